@@ -1,0 +1,37 @@
+"""pip route for vljepa_ros (the colcon route builds CMakeLists.txt, which installs the same package).
+
+The generated interfaces (vljepa_ros.msg / vljepa_ros.srv) come from CMake; `make env` builds them
+into the virtual environment before installing this package.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vljepa_ros"
+
+# Keep in step with VLJEPA_ROS_EXECUTABLES in CMakeLists.txt (test/test_package.py checks it).
+CONSOLE_SCRIPTS = [
+    "perception_node=vljepa_ros.nodes.perception:main",
+    "monitor_node=vljepa_ros.nodes.monitor:main",
+    "action_inference_node=vljepa_ros.nodes.action_inference:main",
+    "bringup=vljepa_ros.nodes.bringup:main",
+    "vljepa-ros=vljepa_ros.cli:main",
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="VL-JEPA semantic perception for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/models/small", glob("models/small/*.*")),
+    ],
+    zip_safe=False,
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+)
