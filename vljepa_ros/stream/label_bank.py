@@ -1,0 +1,51 @@
+"""A fixed set of labels with their text embeddings, for zero-shot classification and retrieval decoding."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from vljepa_ros.errors import EmptyLabelBankError, InvalidEmbeddingError
+from vljepa_ros.stream.embedding_checks import l2_normalize, validate_embedding, validate_embedding_matrix
+
+
+class LabelBank:
+    def __init__(self, labels: Sequence[str], embeddings) -> None:
+        if len(labels) == 0:
+            raise EmptyLabelBankError("label bank has no labels")
+        embeddings = validate_embedding_matrix(embeddings, name="label embeddings")
+        if embeddings.shape[0] != len(labels):
+            raise InvalidEmbeddingError(f"label bank has {len(labels)} labels but {embeddings.shape[0]} embeddings")
+        self.labels = list(labels)
+        self.embeddings = l2_normalize(embeddings)  # (N, D) unit rows: a dot product is a cosine
+
+    @classmethod
+    def from_texts(cls, labels: Sequence[str], encode_texts_fn: Callable[[list[str]], np.ndarray]) -> "LabelBank":
+        """Embed `labels` with e.g. engine.encode_texts."""
+        if len(labels) == 0:
+            raise EmptyLabelBankError("label bank has no labels")
+        return cls(labels, np.asarray(encode_texts_fn(list(labels))))
+
+    @property
+    def dimension(self) -> int:
+        return self.embeddings.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def scores(self, embeddings) -> np.ndarray:
+        """Cosine similarity of each query (N, D) (or one (D,)) to each label: (N, L) (or (L,))."""
+        queries = np.asarray(embeddings, dtype=np.float32)
+        if queries.ndim == 1:
+            return self.embeddings @ l2_normalize(validate_embedding(queries, self.dimension))
+        return l2_normalize(validate_embedding_matrix(queries, self.dimension)) @ self.embeddings.T
+
+    def nearest(self, embeddings) -> np.ndarray:
+        """Index of the best label for each query row (N,)."""
+        return np.argmax(np.atleast_2d(self.scores(embeddings)), axis=1)
+
+    def top_k(self, embedding, k: int = 5) -> list[tuple[str, float]]:
+        """The k best (label, cosine score) for one embedding, best first."""
+        scores = self.scores(validate_embedding(embedding, self.dimension))
+        order = np.argsort(-scores, kind="stable")[:max(k, 0)]
+        return [(self.labels[i], float(scores[i])) for i in order]
