@@ -1,0 +1,243 @@
+"""Action-inference node: inverse dynamics between world states (WorldPrediction-WM style).
+
+Given an initial and a final world state, the predictor embeds a before/after clip with the action
+query, and candidate action texts are ranked by cosine similarity to it.
+
+- Service `rank_actions` (vljepa_ros/RankActions): states as images, or as stamps looked up in the
+  node's history of camera frames; returns the candidates ranked with scores.
+- Streaming: every `stream_period_s`, publishes `action_hypotheses` (vljepa_ros/ActionHypotheses)
+  for the pair (t - horizon_s, t) at the newest frame t, over the candidate bank.
+- Subscribes `image_in` / `image_in/compressed` (sensor-data QoS) to keep the frame history.
+Service calls and the streaming timer run in their own callback groups on a multi-threaded
+executor, so inference never blocks image reception.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+
+from vljepa_ros.errors import VLJepaError
+from vljepa_ros.msg import ActionHypotheses
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
+                                     LatencyStats, ParameterSpec, RateMeter, create_engine_from,
+                                     declare_parameters, image_msg_to_rgb, ns_to_stamp,
+                                     parameter_values, read_text_lines, run_node, stamp_to_ns)
+from vljepa_ros.srv import RankActions
+from vljepa_ros.stream.action_scoring import RankedAction, rank_actions
+from vljepa_ros.stream.history import FrameHistory
+from vljepa_ros.world.dataset import ACTION_QUERY, make_action_clip
+
+PARAMETERS = (
+    *MODEL_PARAMETERS,
+    ParameterSpec("query", ACTION_QUERY, "query the predictor answers for a before/after clip"),
+    ParameterSpec("candidates_file", "", "candidate actions for streaming, one per line "
+                  "(empty: the model's banks/actions.txt)"),
+    ParameterSpec("stream_period_s", 2.0, "publish hypotheses this often (0: service only)", min_value=0.0, max_value=3600.0),
+    ParameterSpec("horizon_s", 2.0, "streaming compares the frame horizon_s before the newest with the newest",
+                  min_value=0.05, max_value=3600.0),
+    ParameterSpec("history_s", 30.0, "camera history kept for stamp look-ups", min_value=0.1, max_value=3600.0,
+                  read_only=True),
+    ParameterSpec("history_tolerance_s", 0.25, "a requested stamp must be this close to a stored frame",
+                  min_value=0.0, max_value=60.0),
+    ParameterSpec("temperature", 0.07, "softmax temperature of the published probabilities", min_value=1e-4, max_value=100.0),
+)
+
+
+class ActionInferenceNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("action_inference_node", **kwargs)
+        declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
+        self.values = parameter_values(self, PARAMETERS)
+        self.engine = None
+        self.candidates: list[str] = []
+        self._text_cache: dict[str, np.ndarray] = {}
+        self.history = FrameHistory(max_age_s=self.values["history_s"], max_frames=100_000)
+        self._history_lock = threading.Lock()
+        self._inference_lock = threading.Lock()  # one model call at a time (service vs streaming)
+        self.images_received = 0
+        self.images_rejected = 0
+        self.requests_served = 0
+        self.requests_failed = 0
+        self.stream_skipped = 0
+        self.stream_rate = RateMeter()
+        self.latency = LatencyStats()
+        self.diagnostics = Diagnostics(self, self._diagnostic_values)
+        self.publisher = self.create_publisher(ActionHypotheses, "action_hypotheses", OUTPUT_QOS)
+        self.load_model()
+        images = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
+        self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS,
+                                 callback_group=images)
+        self.create_service(RankActions, "rank_actions", self._on_rank_actions,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self._stream_group = MutuallyExclusiveCallbackGroup()
+        self._stream_timer = None
+        self._restart_stream_timer()
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+
+    # -- configuration ------------------------------------------------------------------------
+    def _check_parameter(self, parameter: Parameter) -> str | None:
+        if parameter.name == "candidates_file" and parameter.value and not Path(parameter.value).is_file():
+            return f"candidates_file {parameter.value!r} does not exist"
+        if parameter.name == "query" and not str(parameter.value).strip():
+            return "query must not be empty"
+        return None
+
+    def _after_set_parameters(self, parameters: list[Parameter]) -> None:
+        self.values = parameter_values(self, PARAMETERS)
+        names = {parameter.name for parameter in parameters}
+        if names & {"model_dir", "backend", "device", "precision", "engine_cache_dir", "candidates_file"}:
+            self.load_model()
+        if "stream_period_s" in names:
+            self._restart_stream_timer()
+
+    def _restart_stream_timer(self) -> None:
+        if self._stream_timer is not None:
+            self.destroy_timer(self._stream_timer)
+            self._stream_timer = None
+        if self.values["stream_period_s"] > 0:
+            self._stream_timer = self.create_timer(self.values["stream_period_s"], self._on_stream_timer,
+                                                   callback_group=self._stream_group)
+
+    def load_model(self) -> bool:
+        """(Re)load the engine and the candidate bank; on failure the node keeps running and reports why."""
+        try:
+            from vljepa_ros.paths import resolve_model_dir
+            engine = create_engine_from(self.values)
+            path = self.values["candidates_file"] or resolve_model_dir(self.values["model_dir"]) / "banks" / "actions.txt"
+            candidates = read_text_lines(str(path)) if Path(path).is_file() else []
+        except (VLJepaError, OSError, ValueError) as error:
+            self.engine = None
+            self.get_logger().error(f"model not loaded: {error}")
+            self.diagnostics.error(f"model not loaded: {error}")
+            return False
+        with self._inference_lock:
+            self.engine, self.candidates, self._text_cache = engine, candidates, {}
+        if not candidates and self.values["stream_period_s"] > 0:
+            self.diagnostics.warn("no candidate bank: streaming publishes nothing (the service still works)")
+        else:
+            self.diagnostics.ok("running")
+        self.get_logger().info(f"model {engine.model_id} on {engine.backend}; {len(candidates)} streaming candidates")
+        return True
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _on_image(self, message: Image | CompressedImage) -> None:
+        self.images_received += 1
+        try:
+            rgb = image_msg_to_rgb(message)
+        except VLJepaError as error:
+            self.images_rejected += 1
+            self.get_logger().warn(f"image rejected: {error}", throttle_duration_sec=5.0)
+            return
+        with self._history_lock:
+            self.history.add(stamp_to_ns(message.header.stamp), rgb)
+
+    def _lookup(self, stamp_ns: int) -> tuple[int, np.ndarray]:
+        with self._history_lock:
+            return self.history.nearest(stamp_ns, self.values["history_tolerance_s"])
+
+    # -- inference ----------------------------------------------------------------------------
+    def rank(self, initial: np.ndarray, final: np.ndarray, candidates: list[str]) -> list[RankedAction]:
+        """Rank `candidates` for the change initial -> final (RGB frames of any size)."""
+        engine = self.engine
+        if engine is None:
+            raise VLJepaError("no model loaded (see the node's log and /diagnostics)")
+        started = time.monotonic()
+        with self._inference_lock:
+            clip = make_action_clip(initial, final, engine.frames_per_clip)
+            state = engine.encode_clip(clip, self.values["query"])
+            missing = [text for text in dict.fromkeys(candidates) if text not in self._text_cache]
+            if missing:
+                self._text_cache.update(zip(missing, engine.encode_texts(missing)))
+            texts = np.stack([self._text_cache[text] for text in candidates])
+        ranking = rank_actions(state, texts, candidates, temperature=self.values["temperature"])
+        self.latency.add(time.monotonic() - started)
+        return ranking
+
+    def _hypotheses(self, ranking: list[RankedAction], initial_ns: int, final_ns: int) -> ActionHypotheses:
+        message = ActionHypotheses()
+        message.header.stamp = self.get_clock().now().to_msg()
+        message.initial_stamp = ns_to_stamp(initial_ns)
+        message.final_stamp = ns_to_stamp(final_ns)
+        message.model_id = self.engine.model_id if self.engine else ""
+        message.actions = [item.text for item in ranking]
+        message.scores = [item.score for item in ranking]
+        message.probabilities = [item.probability for item in ranking]
+        return message
+
+    def _on_rank_actions(self, request: RankActions.Request, response: RankActions.Response):
+        try:
+            if not request.candidates:
+                raise VLJepaError("no candidate actions given: send at least one in `candidates`")
+            if request.use_stamps:
+                initial_ns, initial = self._lookup(stamp_to_ns(request.initial_stamp))
+                final_ns, final = self._lookup(stamp_to_ns(request.final_stamp))
+            else:
+                initial, final = image_msg_to_rgb(request.initial_image), image_msg_to_rgb(request.final_image)
+                initial_ns = stamp_to_ns(request.initial_image.header.stamp)
+                final_ns = stamp_to_ns(request.final_image.header.stamp)
+            ranking = self.rank(initial, final, list(request.candidates))
+        except (VLJepaError, LookupError) as error:
+            self.requests_failed += 1
+            response.success, response.message = False, str(error)
+            self.get_logger().warn(f"rank_actions refused: {error}")
+            return response
+        response.success = True
+        response.message = f"ranked {len(ranking)} candidates"
+        response.hypotheses = self._hypotheses(ranking, initial_ns, final_ns)
+        response.candidate_indices = [item.index for item in ranking]
+        self.requests_served += 1
+        return response
+
+    def _on_stream_timer(self) -> None:
+        if self.engine is None or not self.candidates:
+            return
+        with self._history_lock:
+            newest = self.history.available_range_ns()
+        if newest is None:
+            return
+        final_ns = newest[1]
+        try:
+            initial_ns, initial = self._lookup(final_ns - int(self.values["horizon_s"] * 1e9))
+            _, final = self._lookup(final_ns)
+        except LookupError:
+            self.stream_skipped += 1  # not enough history yet for the horizon
+            return
+        try:
+            ranking = self.rank(initial, final, self.candidates)
+        except VLJepaError as error:
+            self.diagnostics.error(f"streaming inference failed: {error}")
+            return
+        self.publisher.publish(self._hypotheses(ranking, initial_ns, final_ns))
+        self.stream_rate.tick()
+
+    def _diagnostic_values(self) -> dict:
+        return {
+            "rate_hz": self.stream_rate.rate_hz(),
+            "latency_p50_ms": self.latency.percentile_ms(50),
+            "latency_p95_ms": self.latency.percentile_ms(95),
+            "images_received": self.images_received,
+            "images_rejected": self.images_rejected,
+            "history_frames": len(self.history),
+            "requests_served": self.requests_served,
+            "requests_failed": self.requests_failed,
+            "drops": self.images_rejected,
+            "stream_waiting_for_history": self.stream_skipped,
+            "backend": self.engine.backend if self.engine else "",
+            "model_id": self.engine.model_id if self.engine else "",
+        }
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ActionInferenceNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""Plumbing shared by the node shells: parameters, diagnostics, QoS, conversions, main()."""
+from __future__ import annotations
+
+import array
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from vljepa_ros.errors import ImageConversionError
+from vljepa_ros.stream.images import decode_compressed, decode_image
+
+# REP-2003: sensor inputs best effort (keep the latest few), outputs reliable.
+SENSOR_QOS = qos_profile_sensor_data
+OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A parameter with everything a user needs to set it right; `choices` are enforced on set."""
+    name: str
+    default: Any
+    description: str
+    min_value: float | None = None
+    max_value: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        descriptor = ParameterDescriptor(description=self.description, read_only=self.read_only)
+        if self.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.min_value is not None or self.max_value is not None:
+            low = self.min_value if self.min_value is not None else -1e308
+            high = self.max_value if self.max_value is not None else 1e308
+            if isinstance(self.default, bool) or not isinstance(self.default, (int, float)):
+                raise TypeError(f"range on non-numeric parameter {self.name}")
+            if isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(from_value=int(max(low, -2**63)),
+                                                         to_value=int(min(high, 2**63 - 1)), step=1)]
+            else:
+                descriptor.floating_point_range = [FloatingPointRange(from_value=float(low),
+                                                                      to_value=float(high), step=0.0)]
+        return descriptor
+
+
+def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
+                       extra_check: Callable[[Parameter], str | None] | None = None) -> None:
+    """Declare `specs` with descriptors (ROS enforces ranges and read-only) and reject values outside
+    `choices`, or failing `extra_check`, with a reason the caller sees."""
+    by_name = {spec.name: spec for spec in specs}
+    for spec in specs:
+        node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        problem = _check_choice(by_name, node.get_parameter(spec.name))
+        if problem:  # a bad value from a YAML file or the command line
+            raise ValueError(problem)
+
+    def on_set(parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            problem = _check_choice(by_name, parameter) or (extra_check(parameter) if extra_check else None)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
+
+
+def _check_choice(specs: dict[str, ParameterSpec], parameter: Parameter) -> str | None:
+    spec = specs.get(parameter.name)
+    if spec and spec.choices and parameter.value not in spec.choices:
+        return f"{parameter.name}={parameter.value!r} is not one of {', '.join(spec.choices)}"
+    return None
+
+
+def parameter_values(node: Node, specs: Sequence[ParameterSpec]) -> dict[str, Any]:
+    return {spec.name: node.get_parameter(spec.name).value for spec in specs}
+
+
+# Parameters every model-running node shares.
+MODEL_PARAMETERS = (
+    ParameterSpec("model_dir", "", "VL-JEPA model directory (empty: the small model shipped with the package); applied on configure"),
+    ParameterSpec("backend", "torch", "inference backend; applied on configure", choices=BACKENDS),
+    ParameterSpec("device", "cpu", "inference device; applied on configure", choices=DEVICES),
+    ParameterSpec("precision", "fp32", "inference precision; applied on configure", choices=PRECISIONS),
+    ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros)"),
+)
+
+
+def create_engine_from(values: dict[str, Any]):
+    """Build the inference engine the model parameters describe (raises VLJepaError/FileNotFoundError)."""
+    from vljepa_ros.paths import resolve_model_dir
+    from vljepa_ros.runtime import create_engine
+    return create_engine(resolve_model_dir(values["model_dir"]), backend=values["backend"],
+                         device=values["device"], precision=values.get("precision", "fp32"),
+                         cache_dir=values.get("engine_cache_dir") or None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions
+# ---------------------------------------------------------------------------------------------
+def stamp_to_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def ns_to_stamp(nanoseconds: int) -> Time:
+    return Time(sec=int(nanoseconds // 1_000_000_000), nanosec=int(nanoseconds % 1_000_000_000))
+
+
+def to_float32_field(values: np.ndarray) -> array.array:
+    """float32[] field value; array.array is ~100x faster to assign than a numpy array."""
+    return array.array("f", np.ascontiguousarray(values, dtype=np.float32).tobytes())
+
+
+def from_float32_field(values: Sequence[float]) -> np.ndarray:
+    if isinstance(values, array.array):
+        return np.frombuffer(values, dtype=np.float32)
+    return np.asarray(values, dtype=np.float32)
+
+
+def _ros2_cv_bridge():
+    """ROS 2's cv_bridge on a real ROS install; None otherwise.
+
+    PyPI's `cv-bridge` is a ROS 1 port that mis-converts under numpy 2, so a `cv_bridge` module is
+    only trusted when the ament index lists the package (it does on apt/colcon installs)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        get_package_share_directory("cv_bridge")
+        from cv_bridge import CvBridge
+        return CvBridge()
+    except Exception:
+        return None
+
+
+_CV_BRIDGE = _ros2_cv_bridge()
+
+
+def image_msg_to_rgb(message) -> np.ndarray:
+    """sensor_msgs/Image or CompressedImage -> RGB uint8 (H, W, 3); ImageConversionError if it cannot."""
+    if hasattr(message, "format"):  # CompressedImage
+        return decode_compressed(message.format, bytes(message.data))
+    if _CV_BRIDGE is not None:
+        try:
+            return np.ascontiguousarray(_CV_BRIDGE.imgmsg_to_cv2(message, desired_encoding="rgb8"))
+        except Exception as error:
+            raise ImageConversionError(f"cv_bridge could not convert a {message.encoding!r} image: {error}") from error
+    return decode_image(message.encoding, message.height, message.width, message.step,
+                        bytes(message.data), bool(message.is_bigendian))
+
+
+def read_text_lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostics
+# ---------------------------------------------------------------------------------------------
+class RateMeter:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            self._times.append(time.monotonic())
+
+    def rate_hz(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            while self._times and now - self._times[0] > self.window_s:
+                self._times.popleft()
+            return len(self._times) / self.window_s
+
+
+class LatencyStats:
+    """Percentiles of the last N latencies."""
+
+    def __init__(self, size: int = 500) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._values.append(seconds)
+
+    def percentile_ms(self, q: float) -> float:
+        with self._lock:
+            return float(np.percentile(self._values, q) * 1e3) if self._values else float("nan")
+
+
+class Diagnostics:
+    """Publishes one DiagnosticStatus for a node on /diagnostics (diagnostic_updater has no wheel).
+
+    `values()` gives the key/values (rate, latency, drops, backend, model id, ...);
+    `error(...)`/`warn(...)` raise the level until `clear()`; the latest problem is kept as the message.
+    """
+
+    def __init__(self, node: Node, values: Callable[[], dict[str, Any]], period_s: float = 1.0) -> None:
+        self._node = node
+        self._values = values
+        self._publisher = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._level = DiagnosticStatus.OK
+        self._message = "starting"
+        self._lock = threading.Lock()
+        node.create_timer(period_s, self.publish)
+
+    def ok(self, message: str) -> None:
+        self._set(DiagnosticStatus.OK, message)
+
+    def warn(self, message: str) -> None:
+        self._set(DiagnosticStatus.WARN, message)
+
+    def error(self, message: str) -> None:
+        self._set(DiagnosticStatus.ERROR, message)
+
+    def _set(self, level: bytes, message: str) -> None:
+        with self._lock:
+            self._level, self._message = level, message
+
+    def publish(self) -> None:
+        with self._lock:
+            level, message = self._level, self._message
+        status = DiagnosticStatus(level=level, name=f"{self._node.get_fully_qualified_name()}",
+                                  message=message, hardware_id=self._node.get_name())
+        status.values = [KeyValue(key=key, value=_format_value(value)) for key, value in self._values().items()]
+        array_msg = DiagnosticArray(status=[status])
+        array_msg.header.stamp = self._node.get_clock().now().to_msg()
+        self._publisher.publish(array_msg)
+
+
+def _format_value(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Process entry
+# ---------------------------------------------------------------------------------------------
+def spin_nodes(nodes: Sequence[Node], threads: int = 4) -> None:
+    """Spin until SIGINT/SIGTERM, then destroy the nodes and shut rclpy down cleanly."""
+    executor = MultiThreadedExecutor(num_threads=threads)
+    for node in nodes:
+        executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for node in nodes:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+
+
+def run_node(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = node_factory()
+    except Exception:
+        rclpy.try_shutdown()
+        raise
+    spin_nodes([node])
+    return 0

@@ -1,0 +1,222 @@
+"""Monitor node: selective decoding of the embedding stream.
+
+Subscribes `embedding` (vljepa_ros/SemanticEmbedding); an online shift detector (smoothing +
+local-variance threshold, vljepa_ros.stream.shift_detector) closes a segment when the meaning of
+the stream changes; the segment's pooled embedding is decoded to text by the Y-decoder and
+published as `event` (vljepa_ros/SemanticEvent). Text is decoded only on events, never per
+embedding; the node counts both, so the decode ratio is visible on /diagnostics. Decoding runs on
+a worker thread so a slow (generative) decoder never blocks the subscription.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from vljepa_ros.errors import VLJepaError
+from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, Diagnostics, LatencyStats,
+                                     ParameterSpec, RateMeter, create_engine_from,
+                                     declare_parameters, from_float32_field, ns_to_stamp,
+                                     parameter_values, read_text_lines, run_node, stamp_to_ns,
+                                     to_float32_field)
+from vljepa_ros.stream.shift_detector import OnlineShiftDetector, SegmentEvent
+
+DECODERS = ("retrieval", "generative")
+DETECTOR_PARAMETERS = ("smoothing_window", "variance_window", "shift_threshold", "min_interval_s", "max_segment_s")
+
+PARAMETERS = (
+    *MODEL_PARAMETERS,
+    ParameterSpec("decoder", "retrieval", "Y-decoder: nearest caption of the text bank, or the generative decoder",
+                  choices=DECODERS),
+    ParameterSpec("text_bank_file", "", "captions for the retrieval decoder, one per line "
+                  "(empty: the model's banks/captions.txt)"),
+    ParameterSpec("smoothing_window", 2, "embeddings averaged before the variance test", min_value=1, max_value=100),
+    ParameterSpec("variance_window", 3, "smoothed embeddings in the local-variance window", min_value=2, max_value=100),
+    ParameterSpec("shift_threshold", 0.02, "local variance that counts as a change of meaning",
+                  min_value=1e-6, max_value=4.0),
+    ParameterSpec("min_interval_s", 1.0, "no two events closer than this", min_value=0.0, max_value=3600.0),
+    ParameterSpec("max_segment_s", 20.0, "close a segment after this long even without a shift (0: never)",
+                  min_value=0.0, max_value=86400.0),
+    ParameterSpec("max_pending_decodes", 16, "segments waiting for the decoder before new ones are dropped (counted)",
+                  min_value=1, max_value=1000, read_only=True),
+)
+
+
+class MonitorNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("monitor_node", **kwargs)
+        declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
+        self.values = parameter_values(self, PARAMETERS)
+        self.engine = None
+        self.decoder = None
+        self.detector = self._make_detector()
+        self.embeddings_received = 0
+        self.embeddings_rejected = 0
+        self.decodes = 0
+        self.decodes_dropped = 0
+        self.sequence = 0
+        self.model_id = ""
+        self.rate = RateMeter()
+        self.decode_latency = LatencyStats()
+        self.diagnostics = Diagnostics(self, self._diagnostic_values)
+        self._pending: queue.Queue = queue.Queue(maxsize=self.values["max_pending_decodes"])
+        self._stop = threading.Event()
+        self._decode_thread = threading.Thread(target=self._decode_loop, name="monitor-decoder", daemon=True)
+        self._decode_thread.start()
+        self.publisher = self.create_publisher(SemanticEvent, "event", OUTPUT_QOS)
+        self.load_decoder()
+        self.create_subscription(SemanticEmbedding, "embedding", self._on_embedding, OUTPUT_QOS)
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+
+    # -- configuration ------------------------------------------------------------------------
+    def _check_parameter(self, parameter: Parameter) -> str | None:
+        if parameter.name == "text_bank_file" and parameter.value and not Path(parameter.value).is_file():
+            return f"text_bank_file {parameter.value!r} does not exist"
+        return None
+
+    def _after_set_parameters(self, parameters: list[Parameter]) -> None:
+        self.values = parameter_values(self, PARAMETERS)
+        names = {parameter.name for parameter in parameters}
+        if names & set(DETECTOR_PARAMETERS):
+            self.detector = self._make_detector()
+            self.get_logger().info("shift detector reset with new parameters")
+        if names - set(DETECTOR_PARAMETERS):
+            self.load_decoder()
+
+    def _make_detector(self) -> OnlineShiftDetector:
+        return OnlineShiftDetector(
+            smoothing_window=self.values["smoothing_window"], variance_window=self.values["variance_window"],
+            threshold=self.values["shift_threshold"], min_interval_s=self.values["min_interval_s"],
+            max_segment_s=self.values["max_segment_s"])
+
+    def load_decoder(self) -> bool:
+        """(Re)load the model and the decoder; on failure the node keeps running and reports why."""
+        try:
+            from vljepa_ros.model.y_decoder import load_decoder
+            from vljepa_ros.paths import resolve_model_dir
+            self.engine = create_engine_from(self.values)
+            model_dir = resolve_model_dir(self.values["model_dir"])
+            bank = read_text_lines(self.values["text_bank_file"]) if self.values["text_bank_file"] else None
+            self.decoder = load_decoder(self.values["decoder"], model_dir, self.engine.encode_texts, text_bank=bank)
+        except (VLJepaError, OSError, ValueError) as error:
+            self.engine = self.decoder = None
+            self.get_logger().error(f"decoder not loaded: {error}")
+            self.diagnostics.error(f"decoder not loaded: {error}")
+            return False
+        self.get_logger().info(f"decoding with {self.values['decoder']} decoder of model {self.engine.model_id}")
+        self.diagnostics.ok("running")
+        return True
+
+    # -- data path ----------------------------------------------------------------------------
+    def _on_embedding(self, message: SemanticEmbedding) -> None:
+        self.embeddings_received += 1
+        self.rate.tick()
+        if self.model_id and message.model_id != self.model_id:
+            # Embeddings of different models live in different spaces: start a new stream.
+            self.get_logger().warn(f"model id changed {self.model_id} -> {message.model_id}; detector reset")
+            self.detector = self._make_detector()
+        self.model_id = message.model_id
+        try:
+            event = self.detector.update(from_float32_field(message.embedding),
+                                         stamp_to_ns(message.clip_start), stamp_to_ns(message.clip_end))
+        except VLJepaError as error:
+            self.embeddings_rejected += 1
+            self.get_logger().warn(f"embedding {message.sequence} rejected: {error}", throttle_duration_sec=5.0)
+            self.diagnostics.warn(f"embedding rejected: {error}")
+            return
+        if event is not None:
+            self._enqueue(event, message)
+
+    def flush(self) -> None:
+        """Close the open segment (end of a bag, shutdown) so its text is not lost."""
+        event = self.detector.flush()
+        if event is not None:
+            self._enqueue(event, None)
+
+    def _enqueue(self, event: SegmentEvent, trigger_message: SemanticEmbedding | None) -> None:
+        stamp = trigger_message.header.stamp if trigger_message is not None else ns_to_stamp(event.end_ns)
+        try:
+            self._pending.put_nowait((event, stamp, self.model_id))
+        except queue.Full:
+            self.decodes_dropped += 1
+            self.get_logger().warn("decoder is behind: segment dropped", throttle_duration_sec=5.0)
+
+    def _decode_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._pending.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._decode_and_publish(*item)
+            except Exception as error:  # reported; the loop carries on with the next segment
+                self.get_logger().error(f"decoding failed: {error!r}")
+                self.diagnostics.error(f"decoding failed: {error}")
+            finally:
+                self._pending.task_done()
+
+    def _decode_and_publish(self, event: SegmentEvent, stamp, model_id: str) -> None:
+        message = SemanticEvent()
+        message.header.stamp = stamp
+        message.segment_start = ns_to_stamp(event.start_ns)
+        message.segment_end = ns_to_stamp(event.end_ns)
+        message.embeddings_in_segment = event.count
+        message.model_id = model_id
+        message.dimension = int(event.embedding.shape[0])
+        message.embedding = to_float32_field(event.embedding)
+        message.shift_score = event.shift_score
+        message.shift_threshold = event.threshold
+        message.trigger = event.trigger
+        decoder = self.decoder
+        if decoder is not None:
+            started = time.monotonic()
+            text, score = decoder.decode(event.embedding)
+            self.decode_latency.add(time.monotonic() - started)
+            self.decodes += 1
+            message.text, message.text_score, message.decoder = text, float(score), self.values["decoder"]
+        message.sequence = self.sequence
+        self.sequence += 1
+        self.publisher.publish(message)
+
+    def wait_for_decodes(self, timeout_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self._pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._pending.unfinished_tasks
+
+    def close(self) -> None:
+        self.flush()
+        self.wait_for_decodes()
+        self._stop.set()
+        self._decode_thread.join(2.0)
+
+    def _diagnostic_values(self) -> dict:
+        received = self.embeddings_received
+        return {
+            "rate_hz": self.rate.rate_hz(),
+            "latency_p50_ms": self.decode_latency.percentile_ms(50),
+            "latency_p95_ms": self.decode_latency.percentile_ms(95),
+            "embeddings_received": received,
+            "embeddings_rejected": self.embeddings_rejected,
+            "events_published": self.sequence,
+            "decodes": self.decodes,
+            "decodes_per_embedding": self.decodes / received if received else 0.0,
+            "drops": self.decodes_dropped,
+            "shift_score": self.detector.last_score,
+            "backend": self.engine.backend if self.engine else "",
+            "model_id": self.model_id or (self.engine.model_id if self.engine else ""),
+            "decoder": self.values["decoder"],
+        }
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(MonitorNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Where the package's data lives: the shipped model, configs and launch files.
+
+The same files are found from a source checkout (tests, development), a pip install (setup.py's
+data_files under <prefix>/share/vljepa_ros) and a colcon install (ament index share directory).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PACKAGE = "vljepa_ros"
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_NAME = "small"
+
+
+def share_dirs() -> list[Path]:
+    """Candidate share directories, most specific first."""
+    candidates = [SOURCE_ROOT] if (SOURCE_ROOT / "package.xml").is_file() else []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory(PACKAGE)))
+    except Exception:  # not a ROS environment, or the package is not in the ament index
+        pass
+    for prefix in (sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        if prefix:
+            candidates.append(Path(prefix) / "share" / PACKAGE)
+    return [path for path in candidates if path.is_dir()]
+
+
+def find_share_file(relative: str) -> Path:
+    for directory in share_dirs():
+        if (directory / relative).exists():
+            return directory / relative
+    searched = ", ".join(str(d) for d in share_dirs()) or "(no share directory found)"
+    raise FileNotFoundError(f"{relative} not found in the vljepa_ros share directories: {searched}")
+
+
+def default_model_dir() -> Path:
+    return find_share_file(f"models/{DEFAULT_MODEL_NAME}")
+
+
+def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
+    """An explicit directory as given; empty means the model shipped with the package."""
+    if model_dir:
+        return Path(model_dir).expanduser()
+    return default_model_dir()
+
+
+def default_config_file() -> Path:
+    return find_share_file("config/vljepa.yaml")
