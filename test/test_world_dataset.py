@@ -1,0 +1,77 @@
+"""Training examples from the tabletop world: kinds, shapes, determinism, action clips and .npz round trip."""
+import numpy as np
+import pytest
+
+from vljepa_ros.world import dataset, tabletop
+from vljepa_ros.world.types import WorldDataError
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return dataset.generate_examples(seed=3, count=60, frames_per_clip=8, image_size=64)
+
+
+def test_examples_have_the_requested_count_shapes_and_kinds(examples):
+    assert len(examples) == 60
+    assert {e.kind for e in examples} == {"caption", "qa", "action"}
+    for e in examples:
+        assert e.frames.shape == (8, 64, 64, 3) and e.frames.dtype == np.uint8
+        assert e.query and e.answer
+
+
+def test_queries_and_answers_match_their_kind(examples):
+    bank = set(tabletop.label_bank())
+    corpus = set(dataset.text_corpus())
+    for e in examples:
+        assert e.query in corpus and e.answer in corpus
+        if e.kind == "caption":
+            assert e.query == dataset.CAPTION_QUERY
+        elif e.kind == "action":
+            assert e.query == dataset.ACTION_QUERY and e.answer in bank
+            # first half one state, second half another
+            assert all(np.array_equal(e.frames[0], f) for f in e.frames[:4])
+            assert all(np.array_equal(e.frames[4], f) for f in e.frames[4:])
+        else:
+            assert e.query not in (dataset.CAPTION_QUERY, dataset.ACTION_QUERY)
+
+
+def test_generation_is_deterministic_per_seed(examples):
+    again = dataset.generate_examples(seed=3, count=60, frames_per_clip=8, image_size=64)
+    assert [(e.query, e.answer, e.kind) for e in again] == [(e.query, e.answer, e.kind) for e in examples]
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(again, examples))
+    other = dataset.generate_examples(seed=4, count=10, frames_per_clip=8, image_size=64)
+    assert not all(np.array_equal(a.frames, b.frames) for a, b in zip(other, examples))
+
+
+def test_make_action_clip_halves():
+    before = np.zeros((4, 4, 3), np.uint8)
+    after = np.full((4, 4, 3), 255, np.uint8)
+    clip = dataset.make_action_clip(before, after, 5)
+    assert clip.shape == (5, 4, 4, 3)
+    assert (clip[:2] == 0).all() and (clip[2:] == 255).all()
+    with pytest.raises(WorldDataError):
+        dataset.make_action_clip(before, after[:2], 4)
+
+
+def test_save_and_load_round_trip(tmp_path, examples):
+    path = tmp_path / "examples.npz"
+    dataset.save_examples(path, examples[:10])
+    loaded = dataset.load_examples(path)
+    assert len(loaded) == 10
+    for a, b in zip(loaded, examples[:10]):
+        assert np.array_equal(a.frames, b.frames) and (a.query, a.answer, a.kind) == (b.query, b.answer, b.kind)
+    with pytest.raises(WorldDataError, match="does not exist"):
+        dataset.load_examples(tmp_path / "missing.npz")
+
+
+def test_seed_convention():
+    assert not dataset.is_held_out_seed(0) and not dataset.is_held_out_seed(dataset.HELD_OUT_SEED_START - 1)
+    assert dataset.is_held_out_seed(dataset.DEMO_SEED)
+
+
+def test_kind_weights_select_kinds():
+    only_actions = dataset.generate_examples(seed=5, count=6, frames_per_clip=4, image_size=32,
+                                             kind_weights={"action": 1.0})
+    assert {e.kind for e in only_actions} == {"action"}
+    with pytest.raises(WorldDataError, match="unknown example kinds"):
+        dataset.generate_examples(seed=5, count=2, frames_per_clip=4, image_size=32, kind_weights={"video": 1.0})

@@ -1,0 +1,147 @@
+"""Training and evaluation examples (clip, query, answer) drawn from tabletop streams.
+
+Seeds split the data: training uses seeds below HELD_OUT_SEED_START, evaluation and the demo bag use seeds at or
+above it. Episodes are seeded by (seed, episode index), so two different seeds never share an episode.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vljepa_ros.world import tabletop
+from vljepa_ros.world.types import EXAMPLE_KINDS, Example, WorldDataError, WorldStream
+
+CAPTION_QUERY = "What is happening?"  # the perception node's default query
+ACTION_QUERY = "What action turns the first state into the second?"  # inverse-dynamics clips
+
+HELD_OUT_SEED_START = 1_000_000
+TRAIN_SEEDS = range(0, HELD_OUT_SEED_START)  # seeds for `train`
+DEMO_SEED = HELD_OUT_SEED_START  # data/demo_tabletop
+DEFAULT_KIND_WEIGHTS = {"caption": 0.5, "qa": 0.25, "action": 0.25}
+_EPISODES_PER_CHUNK = 8
+_EXAMPLES_PER_SEGMENT = 2  # examples drawn per segment of a chunk: many scenes, few clips each
+
+
+def is_held_out_seed(seed: int) -> bool:
+    return seed >= HELD_OUT_SEED_START
+
+
+def sample_clip_indices(rng: np.random.Generator, start: int, end: int, frames_per_clip: int) -> np.ndarray:
+    """frames_per_clip consecutive frame indices inside [start, end); spread uniformly when the span is shorter."""
+    length = end - start
+    if length >= frames_per_clip:
+        first = start + int(rng.integers(0, length - frames_per_clip + 1))
+        return np.arange(first, first + frames_per_clip)
+    return np.round(np.linspace(start, end - 1, frames_per_clip)).astype(np.int64)
+
+
+def make_action_clip(before: np.ndarray, after: np.ndarray, frames_per_clip: int) -> np.ndarray:
+    """Inverse-dynamics clip: the first half copies of `before`, the second half copies of `after` -> (T,H,W,3)."""
+    if before.shape != after.shape or before.ndim != 3:
+        raise WorldDataError(f"before/after must be two (H,W,3) images of one size, got {before.shape} and {after.shape}")
+    if frames_per_clip < 2:
+        raise WorldDataError(f"an action clip needs at least 2 frames, got frames_per_clip={frames_per_clip}")
+    half = frames_per_clip // 2
+    return np.stack([before] * half + [after] * (frames_per_clip - half))
+
+
+def examples_from_stream(
+    stream: WorldStream,
+    rng: np.random.Generator,
+    count: int,
+    frames_per_clip: int,
+    kind_weights: dict[str, float] = DEFAULT_KIND_WEIGHTS,
+) -> list[Example]:
+    """`count` examples from one stream, each kind drawn with `kind_weights`, segments drawn uniformly."""
+    unknown = set(kind_weights) - set(EXAMPLE_KINDS)
+    if unknown:
+        raise WorldDataError(f"unknown example kinds {sorted(unknown)}; expected a subset of {EXAMPLE_KINDS}")
+    kinds = list(kind_weights)
+    probabilities = np.array([kind_weights[k] for k in kinds], dtype=np.float64)
+    probabilities /= probabilities.sum()
+    examples: list[Example] = []
+    for _ in range(count):
+        kind = kinds[int(rng.choice(len(kinds), p=probabilities))]
+        segment_index = int(rng.integers(len(stream.segments)))
+        segment = stream.segments[segment_index]
+        if kind == "action":
+            # tabletop streams have one item per segment; other worlds may have fewer, so draw one at random
+            aligned = len(stream.action_items) == len(stream.segments)
+            item = stream.action_items[segment_index if aligned else int(rng.integers(len(stream.action_items)))]
+            clip = make_action_clip(stream.frames[item.before_index], stream.frames[item.after_index], frames_per_clip)
+            examples.append(Example(clip, ACTION_QUERY, item.action, kind))
+            continue
+        clip = stream.frames[sample_clip_indices(rng, segment.start_index, segment.end_index, frames_per_clip)]
+        if kind == "caption" or not segment.qa_pairs:
+            caption = segment.captions[int(rng.integers(len(segment.captions)))]
+            examples.append(Example(clip, CAPTION_QUERY, caption, "caption"))
+        else:
+            question, answer = segment.qa_pairs[int(rng.integers(len(segment.qa_pairs)))]
+            examples.append(Example(clip, question, answer, "qa"))
+    return examples
+
+
+def generate_examples(
+    seed: int,
+    count: int,
+    frames_per_clip: int,
+    image_size: int = tabletop.DEFAULT_IMAGE_SIZE,
+    fps: float = tabletop.DEFAULT_FPS,
+    kind_weights: dict[str, float] = DEFAULT_KIND_WEIGHTS,
+) -> list[Example]:
+    """`count` examples from the tabletop episodes of `seed`, rendered in chunks to bound memory.
+
+    Use seeds below HELD_OUT_SEED_START for training and seeds at or above it for evaluation.
+    """
+    if count < 0 or frames_per_clip < 2:
+        raise WorldDataError(f"need count >= 0 and frames_per_clip >= 2, got count={count}, frames_per_clip={frames_per_clip}")
+    unknown = set(kind_weights) - set(EXAMPLE_KINDS)
+    if unknown:  # checked before any rendering
+        raise WorldDataError(f"unknown example kinds {sorted(unknown)}; expected a subset of {EXAMPLE_KINDS}")
+    rng = np.random.default_rng([seed, 0xDA7A])
+    examples: list[Example] = []
+    first_episode = 0
+    while len(examples) < count:
+        stream = tabletop.generate_stream(seed, _EPISODES_PER_CHUNK, fps=fps, image_size=image_size,
+                                          first_episode=first_episode)
+        first_episode += _EPISODES_PER_CHUNK
+        wanted = min(count - len(examples), _EXAMPLES_PER_SEGMENT * len(stream.segments))
+        examples += examples_from_stream(stream, rng, wanted, frames_per_clip, kind_weights)
+    return examples
+
+
+def save_examples(path: str | Path, examples: list[Example]) -> None:
+    """One compressed .npz: frames (N,T,H,W,3) uint8 and the texts as unicode arrays (no pickle)."""
+    if not examples:
+        raise WorldDataError("no examples to save")
+    shapes = {e.frames.shape for e in examples}
+    if len(shapes) != 1:
+        raise WorldDataError(f"all clips must share one shape to be saved together, got {sorted(shapes)}")
+    np.savez_compressed(
+        Path(path),
+        frames=np.stack([e.frames for e in examples]).astype(np.uint8),
+        queries=np.array([e.query for e in examples]),
+        answers=np.array([e.answer for e in examples]),
+        kinds=np.array([e.kind for e in examples]),
+    )
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    path = Path(path)
+    if not path.is_file():
+        raise WorldDataError(f"examples file {path} does not exist")
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"frames", "queries", "answers", "kinds"} - set(data.files)
+        if missing:
+            raise WorldDataError(f"examples file {path} lacks arrays {sorted(missing)}")
+        frames = data["frames"]
+        return [
+            Example(frames[i], str(q), str(a), str(k))
+            for i, (q, a, k) in enumerate(zip(data["queries"], data["answers"], data["kinds"]))
+        ]
+
+
+def text_corpus() -> list[str]:
+    """Every query and answer text the examples can contain (for building a word tokenizer)."""
+    return sorted(set(tabletop.world_texts()) | {CAPTION_QUERY, ACTION_QUERY})
