@@ -9,6 +9,7 @@ import sys
 COMMAND_MODULES = [
     "replay",
     "record",
+    "make_data",
 ]
 
 

@@ -480,7 +480,8 @@ class _EpisodeSimulator:
         end_x, end_y = obj.x + dx * distance, obj.y + dy * distance
         if not (TABLE_MARGIN <= end_x <= 1 - TABLE_MARGIN and TABLE_MARGIN <= end_y <= 1 - TABLE_MARGIN):
             return False
-        samples = np.linspace(0.0, 1.0, 6 if sliding else 1) if sliding else [1.0]
+        # a pushed object slides through every point of its path; a carried one only lands at the end
+        samples = np.linspace(0.0, 1.0, 6) if sliding else (1.0,)
         for s in samples:
             px, py = obj.x + dx * distance * s, obj.y + dy * distance * s
             for other in self.objects:
