@@ -75,3 +75,15 @@ def test_kind_weights_select_kinds():
     assert {e.kind for e in only_actions} == {"action"}
     with pytest.raises(WorldDataError, match="unknown example kinds"):
         dataset.generate_examples(seed=5, count=2, frames_per_clip=4, image_size=32, kind_weights={"video": 1.0})
+
+
+def test_streams_without_qa_or_action_items_fall_back_to_captions():
+    stream = tabletop.generate_stream(seed=9, num_episodes=1, image_size=32)
+    stream.action_items = []
+    for segment in stream.segments:
+        segment.qa_pairs = []
+    examples = dataset.examples_from_stream(stream, np.random.default_rng(0), 12, frames_per_clip=4)
+    assert {e.kind for e in examples} == {"caption"}
+    stream.segments = []
+    with pytest.raises(WorldDataError, match="no ground-truth segments"):
+        dataset.examples_from_stream(stream, np.random.default_rng(0), 1, frames_per_clip=4)

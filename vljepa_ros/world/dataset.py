@@ -57,6 +57,8 @@ def examples_from_stream(
     unknown = set(kind_weights) - set(EXAMPLE_KINDS)
     if unknown:
         raise WorldDataError(f"unknown example kinds {sorted(unknown)}; expected a subset of {EXAMPLE_KINDS}")
+    if not stream.segments:
+        raise WorldDataError(f"stream {stream.name!r} has no ground-truth segments to draw examples from")
     kinds = list(kind_weights)
     probabilities = np.array([kind_weights[k] for k in kinds], dtype=np.float64)
     probabilities /= probabilities.sum()
@@ -65,7 +67,7 @@ def examples_from_stream(
         kind = kinds[int(rng.choice(len(kinds), p=probabilities))]
         segment_index = int(rng.integers(len(stream.segments)))
         segment = stream.segments[segment_index]
-        if kind == "action":
+        if kind == "action" and stream.action_items:
             # tabletop streams have one item per segment; other worlds may have fewer, so draw one at random
             aligned = len(stream.action_items) == len(stream.segments)
             item = stream.action_items[segment_index if aligned else int(rng.integers(len(stream.action_items)))]
@@ -73,7 +75,7 @@ def examples_from_stream(
             examples.append(Example(clip, ACTION_QUERY, item.action, kind))
             continue
         clip = stream.frames[sample_clip_indices(rng, segment.start_index, segment.end_index, frames_per_clip)]
-        if kind == "caption" or not segment.qa_pairs:
+        if kind != "qa" or not segment.qa_pairs:  # worlds without Q&A or action items fall back to captions
             caption = segment.captions[int(rng.integers(len(segment.captions)))]
             examples.append(Example(clip, CAPTION_QUERY, caption, "caption"))
         else:
