@@ -30,7 +30,9 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/models/small", glob("models/small/*.*")),
+        *[(f"share/{PACKAGE}/{directory}", glob(f"{directory}/*.*"))
+          for directory in ("models/small", "models/small/banks", "models/small/query_tokenizer",
+                            "models/small/text_tokenizer", "models/small/decoder", "data/demo_tabletop")],
     ],
     zip_safe=False,
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

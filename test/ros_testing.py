@@ -7,7 +7,6 @@ they never sleep for a fixed time.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+
+from vljepa_ros.nodes.common import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DISCOVERY_DEADLINE_S = 20.0
@@ -70,14 +71,3 @@ def ros_process(args: list[str], name: str) -> Iterator[subprocess.Popen]:
             stop_process(process)
     output = log_path.read_text()
     print(f"--- output of {name} ---\n{output}")
-
-
-def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode

@@ -7,6 +7,8 @@ import sys
 
 # Each module under vljepa_ros/commands adds one sub-command; heavy imports stay inside run().
 COMMAND_MODULES = [
+    "bringup",
+    "demo",
     "replay",
     "record",
     "make_data",

@@ -28,7 +28,7 @@ from vljepa_ros.msg import ActionHypotheses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
-                                     parameter_values, read_text_lines, run_node, stamp_to_ns)
+                                     parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns)
 from vljepa_ros.srv import RankActions
 from vljepa_ros.stream.action_scoring import RankedAction, rank_actions
 from vljepa_ros.stream.history import FrameHistory
@@ -54,7 +54,7 @@ class ActionInferenceNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("action_inference_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
-        self.values = parameter_values(self, PARAMETERS)
+        self.values = raw_parameter_values(self, PARAMETERS)  # checked when the model is loaded
         self.engine = None
         self.candidates: list[str] = []
         self._text_cache: dict[str, np.ndarray] = {}
@@ -91,7 +91,7 @@ class ActionInferenceNode(Node):
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
-        self.values = parameter_values(self, PARAMETERS)
+        self.values = raw_parameter_values(self, PARAMETERS)
         names = {parameter.name for parameter in parameters}
         if names & {"model_dir", "backend", "device", "precision", "engine_cache_dir", "candidates_file"}:
             self.load_model()
@@ -110,6 +110,7 @@ class ActionInferenceNode(Node):
         """(Re)load the engine and the candidate bank; on failure the node keeps running and reports why."""
         try:
             from vljepa_ros.paths import resolve_model_dir
+            self.values = parameter_values(self, PARAMETERS)
             engine = create_engine_from(self.values)
             path = self.values["candidates_file"] or resolve_model_dir(self.values["model_dir"]) / "banks" / "actions.txt"
             candidates = read_text_lines(str(path)) if Path(path).is_file() else []

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import array
+import signal
+import subprocess
 import threading
 import time
 from collections import deque
@@ -21,6 +23,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from vljepa_ros.errors import ImageConversionError
+from vljepa_ros.runtime import BACKENDS, DEVICES, PRECISIONS
 from vljepa_ros.stream.images import decode_compressed, decode_image
 
 # REP-2003: sensor inputs best effort (keep the latest few), outputs reliable.
@@ -28,9 +31,6 @@ SENSOR_QOS = qos_profile_sensor_data
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
-DEVICES = ("cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,9 +72,6 @@ def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
     by_name = {spec.name: spec for spec in specs}
     for spec in specs:
         node.declare_parameter(spec.name, spec.default, spec.descriptor())
-        problem = _check_choice(by_name, node.get_parameter(spec.name))
-        if problem:  # a bad value from a YAML file or the command line
-            raise ValueError(problem)
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
@@ -94,6 +91,18 @@ def _check_choice(specs: dict[str, ParameterSpec], parameter: Parameter) -> str 
 
 
 def parameter_values(node: Node, specs: Sequence[ParameterSpec]) -> dict[str, Any]:
+    """Current values; raises ValueError for a value outside its choices.
+
+    A bad value from a YAML file or the command line cannot be rejected at declaration, so the
+    node checks here when it (re)loads, reports the reason and keeps running unconfigured."""
+    by_name = {spec.name: spec for spec in specs}
+    problems = [problem for spec in specs if (problem := _check_choice(by_name, node.get_parameter(spec.name)))]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return raw_parameter_values(node, specs)
+
+
+def raw_parameter_values(node: Node, specs: Sequence[ParameterSpec]) -> dict[str, Any]:
     return {spec.name: node.get_parameter(spec.name).value for spec in specs}
 
 
@@ -287,3 +296,15 @@ def run_node(node_factory: Callable[[], Node], args: list[str] | None = None) ->
         raise
     spin_nodes([node])
     return 0
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
+    """Stop a node process as Ctrl-C would (SIGINT, so it shuts down cleanly); kill it if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

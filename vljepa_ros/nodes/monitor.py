@@ -1,6 +1,7 @@
 """Monitor node: selective decoding of the embedding stream.
 
-Subscribes `embedding` (vljepa_ros/SemanticEmbedding); an online shift detector (smoothing +
+Subscribes `embedding` (vljepa_ros/SemanticEmbedding); service `~/flush` (std_srvs/Trigger) closes
+and decodes the open segment (end of a bag or task); an online shift detector (smoothing +
 local-variance threshold, vljepa_ros.stream.shift_detector) closes a segment when the meaning of
 the stream changes; the segment's pooled embedding is decoded to text by the Y-decoder and
 published as `event` (vljepa_ros/SemanticEvent). Text is decoded only on events, never per
@@ -16,13 +17,14 @@ from pathlib import Path
 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from std_srvs.srv import Trigger
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, Diagnostics, LatencyStats,
                                      ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, from_float32_field, ns_to_stamp,
-                                     parameter_values, read_text_lines, run_node, stamp_to_ns,
+                                     parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns,
                                      to_float32_field)
 from vljepa_ros.stream.shift_detector import OnlineShiftDetector, SegmentEvent
 
@@ -51,7 +53,7 @@ class MonitorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("monitor_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
-        self.values = parameter_values(self, PARAMETERS)
+        self.values = raw_parameter_values(self, PARAMETERS)  # checked when the model is loaded
         self.engine = None
         self.decoder = None
         self.detector = self._make_detector()
@@ -71,6 +73,7 @@ class MonitorNode(Node):
         self.publisher = self.create_publisher(SemanticEvent, "event", OUTPUT_QOS)
         self.load_decoder()
         self.create_subscription(SemanticEmbedding, "embedding", self._on_embedding, OUTPUT_QOS)
+        self.create_service(Trigger, "~/flush", self._on_flush)
         self.add_post_set_parameters_callback(self._after_set_parameters)
 
     # -- configuration ------------------------------------------------------------------------
@@ -80,7 +83,7 @@ class MonitorNode(Node):
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
-        self.values = parameter_values(self, PARAMETERS)
+        self.values = raw_parameter_values(self, PARAMETERS)
         names = {parameter.name for parameter in parameters}
         if names & set(DETECTOR_PARAMETERS):
             self.detector = self._make_detector()
@@ -99,6 +102,7 @@ class MonitorNode(Node):
         try:
             from vljepa_ros.model.y_decoder import load_decoder
             from vljepa_ros.paths import resolve_model_dir
+            self.values = parameter_values(self, PARAMETERS)
             self.engine = create_engine_from(self.values)
             model_dir = resolve_model_dir(self.values["model_dir"])
             bank = read_text_lines(self.values["text_bank_file"]) if self.values["text_bank_file"] else None
@@ -137,6 +141,14 @@ class MonitorNode(Node):
         event = self.detector.flush()
         if event is not None:
             self._enqueue(event, None)
+
+    def _on_flush(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """End of a bag or a task: decode the open segment now, without waiting for a shift."""
+        before = self.sequence
+        self.flush()
+        response.success = self.wait_for_decodes()
+        response.message = f"{self.sequence - before} event(s) published"
+        return response
 
     def _enqueue(self, event: SegmentEvent, trigger_message: SemanticEmbedding | None) -> None:
         stamp = trigger_message.header.stamp if trigger_message is not None else ns_to_stamp(event.end_ns)

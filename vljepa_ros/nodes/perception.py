@@ -94,8 +94,8 @@ class PerceptionNode(LifecycleNode):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        values = parameter_values(self, PARAMETERS)
         try:
+            values = parameter_values(self, PARAMETERS)
             self.engine = create_engine_from(values)
             self.label_bank = self._load_label_bank(values)
         except (VLJepaError, OSError, ValueError) as error:

@@ -1,0 +1,35 @@
+"""A tiny random-weight model directory in the shipped layout (weights, tokenizers, banks), for tests
+that need a model but not a trained one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+LABELS = ["pick up the red cube", "push the blue ball left", "place the green triangle", "the arm is idle"]
+CAPTIONS = ["the robot picks up the red cube", "the blue ball is pushed to the left",
+            "a green triangle is placed on the table", "nothing moves on the table"]
+ACTIONS = ["pick up the red cube", "push the blue ball left", "place the green triangle", "open the gripper"]
+QUERIES = ["What is happening?", "Which action changed the first state into the last?"]
+
+
+def write_tiny_model(directory: Path) -> Path:
+    import torch
+
+    from vljepa_ros.model.checkpoint import save_model
+    from vljepa_ros.model.config import get_preset
+    from vljepa_ros.model.vljepa import new_model
+
+    torch.manual_seed(0)
+    model = new_model(get_preset("tiny"), LABELS + CAPTIONS + ACTIONS + QUERIES).eval()
+    save_model(model, directory)
+    banks = directory / "banks"
+    banks.mkdir(exist_ok=True)
+    for name, lines in (("labels", LABELS), ("captions", CAPTIONS), ("actions", ACTIONS)):
+        (banks / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))
