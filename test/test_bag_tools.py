@@ -97,7 +97,7 @@ def test_image_bag_replays_every_frame_byte_identical_with_its_timing(tmp_path):
     assert received == frames
     assert (stats.published, stats.passes, stats.topic, stats.message_type) == \
         (FRAMES, 1, "/camera/image_raw", "sensor_msgs/msg/Image")
-    assert stats.output_topic == "/image_in"
+    assert stats.output_topic == "/camera/image_raw"  # the bag's topic, like `ros2 bag play`
     assert stats.bag_duration_s == pytest.approx(BAG_SPAN_S)
     # Frames are never published before their time; generous upper bound for a busy machine.
     assert 0.95 * BAG_SPAN_S <= stats.duration_s < 4 * BAG_SPAN_S
@@ -113,9 +113,11 @@ def test_rate_factor_scales_the_replay_duration(tmp_path):
     assert 0.3 < double.duration_s / normal.duration_s < 0.75
 
 
-def test_compressed_sqlite3_bag_goes_to_the_compressed_input(tmp_path):
-    frames = write_image_bag(tmp_path / "bag", compressed=True, storage=StoragePlugin.SQLITE3)
-    received, _, stats = replay_into_subscriber(tmp_path / "bag", CompressedImage, FRAMES, rate=4.0)
+def test_compressed_sqlite3_bag_replays_remapped(tmp_path):
+    frames = write_image_bag(tmp_path / "bag", compressed=True, storage=StoragePlugin.SQLITE3,
+                             topic="/camera/image_raw/compressed")
+    received, _, stats = replay_into_subscriber(tmp_path / "bag", CompressedImage, FRAMES, rate=4.0,
+                                                output_topic="image_in/compressed")
     assert received == frames
     assert stats.message_type == "sensor_msgs/msg/CompressedImage"
     assert stats.output_topic == "/image_in/compressed"
@@ -171,7 +173,7 @@ def test_replay_command_publishes_the_bag_from_another_process(tmp_path):
         # Reliable + waiting for our subscriber: no frame may be lost to discovery.
         process = subprocess.Popen(
             [sys.executable, "-m", "vljepa_ros.cli", "replay", str(tmp_path / "bag"), "--namespace", "replay_cli",
-             "--qos", "reliable", "--wait-for-subscribers", "1", "--start-delay-s", "0.5", "--rate", "4",
+             "--remap-to", "image_in", "--qos", "reliable", "--wait-for-subscribers", "1", "--start-delay-s", "0.5", "--rate", "4",
              "--no-progress"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             spin_until(executor, lambda: len(received) >= FRAMES or process.poll() is not None,

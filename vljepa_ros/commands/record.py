@@ -15,7 +15,9 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
                         help="new bag: directory BAG/ holding BAG.mcap (a trailing .mcap is dropped from "
                              "the directory name)")
     parser.add_argument("--topics", nargs="+", default=DEFAULT_TOPICS, metavar="TOPIC",
-                        help=f"topics to record, relative to --namespace or absolute (default: {' '.join(DEFAULT_TOPICS)})")
+                        help="topics to record, relative to --namespace or absolute; TOPIC:TYPE (e.g. "
+                             "/camera/image_raw:sensor_msgs/msg/Image) subscribes at once instead of waiting "
+                             f"for a publisher to tell the type (default: {' '.join(DEFAULT_TOPICS)})")
     parser.add_argument("--namespace", default="vljepa", help="namespace of the recorder node (default: vljepa)")
     parser.add_argument("--duration-s", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
     parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",

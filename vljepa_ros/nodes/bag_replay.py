@@ -5,13 +5,15 @@ published as they are (`publisher.publish(raw_bytes)`), so replay costs no deser
 the subscriber receives byte-identical messages. Timing follows the bag's record timestamps,
 scaled by a rate factor, like `ros2 bag play --rate`.
 
-In-process use (what `vljepa-ros demo` does), with a node that some executor spins or not
-(publishing needs no spinning):
+In-process use (e.g. the demo), on any node; publishing needs no spinning, so the replay runs on
+its own thread while the process's executor spins the pipeline nodes:
 
-    replayer = BagReplayer(node, "robot.mcap", rate=1.0, loop=False)
-    stats = replayer.run_blocking()          # returns after the last frame
-    # or, beside an executor:
-    replayer.start(); executor.spin_until_future_complete(...); replayer.stop(); stats = replayer.wait()
+    replayer = BagReplayer(node, "data/robot_bag", rate=1.0)   # bag directory or its .mcap file
+    replayer.start()                                           # background thread
+    while not replayer.done(): executor.spin_once(timeout_sec=0.1)
+    stats = replayer.wait()                                    # ReplayStats(published, passes, duration_s, ...)
+    # or, blocking the calling thread:  stats = replayer.run_blocking()
+    # looping: BagReplayer(..., loop=True); replayer.start(); ...; replayer.stop(); replayer.wait()
 
 Stand-alone: `vljepa-ros replay BAG` or `python -m vljepa_ros.nodes.bag_replay BAG` (same options).
 """
@@ -39,10 +41,12 @@ IMAGE_TYPES: dict[str, type] = {
     "sensor_msgs/msg/CompressedImage": CompressedImage,
 }
 QOS_CHOICES = ("sensor_data", "reliable")  # the --qos choices of `vljepa-ros replay`
+SINGLE_FRAME_LOOP_PERIOD_NS = 100_000_000  # a one-frame bag has no frame period; loop it at 10 Hz
 
 
 class BagReplayError(ValueError):
     """The bag cannot be replayed as asked (missing, no image topic, ambiguous topic, bad rate)."""
+
 
 
 @dataclass
@@ -103,10 +107,10 @@ def restamp_header(raw: bytes, stamp_ns: int) -> bytes:
 class BagReplayer:
     """Publishes one image topic of a bag on `node` with the bag's timing scaled by `rate`.
 
-    `output_topic` defaults to `image_in` (the perception node's input, relative to the node's
-    namespace) when `image_in/compressed` is not the right one, i.e. CompressedImage bags go to
-    `image_in/compressed`. `restamp` rewrites header.stamp to the node's clock at publish time
-    (keeps stamps increasing across loops and makes stamp-to-output latency meaningful).
+    `output_topic` defaults to the bag's own topic, as `ros2 bag play` does (launch and bring-up
+    remap the perception node's `image_in` to the camera topic, /camera/image_raw by default).
+    `restamp` rewrites header.stamp to the node's clock at publish time (keeps stamps increasing
+    across loops and makes stamp-to-output latency meaningful).
     `on_publish(published_count, record_stamp_ns)` is called after every publish (progress bars).
     """
 
@@ -133,9 +137,8 @@ class BagReplayer:
 
         self.topic, self.message_type, self.frame_count, self.first_stamp_ns, self.last_stamp_ns = \
             find_image_topic(self.bag_path, topic)
-        if output_topic is None:
-            output_topic = "image_in/compressed" if self.message_type.endswith("CompressedImage") else "image_in"
-        self.publisher = node.create_publisher(IMAGE_TYPES[self.message_type], output_topic, make_qos(qos))
+        self.publisher = node.create_publisher(IMAGE_TYPES[self.message_type], output_topic or self.topic,
+                                               make_qos(qos))
         self.output_topic = self.publisher.topic_name
 
         self._stop = threading.Event()
@@ -154,7 +157,8 @@ class BagReplayer:
             return self._make_stats(0, 0, 0.0)
         # Loop passes are laid end to end with one mean frame period between them, so a loop
         # boundary looks like any other frame gap.
-        period_ns = (self.last_stamp_ns - self.first_stamp_ns) // max(self.frame_count - 1, 1)
+        period_ns = ((self.last_stamp_ns - self.first_stamp_ns) // (self.frame_count - 1)
+                     if self.frame_count > 1 else SINGLE_FRAME_LOOP_PERIOD_NS)
         pass_length_ns = self.last_stamp_ns - self.first_stamp_ns + period_ns
         published = passes = 0
         first_publish = last_publish = time.monotonic()
@@ -237,7 +241,7 @@ def replay_from_args(args: argparse.Namespace, ros_args: list[str] | None = None
                                loop=args.loop, qos=args.qos, start_delay_s=args.start_delay_s,
                                wait_for_subscribers=args.wait_for_subscribers, restamp=args.restamp)
         stats = spin_replay(node, replayer, show_progress=not args.no_progress)
-    except BagReplayError as error:
+    except (BagReplayError, TimeoutError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:

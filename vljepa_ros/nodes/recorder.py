@@ -219,14 +219,17 @@ def record_from_args(args: argparse.Namespace, ros_args: list[str] | None = None
     """Record until --duration-s passes or Ctrl-C; print the counts and the file to open."""
     rclpy.init(args=ros_args)
     node = rclpy.create_node("recorder", namespace=args.namespace)
+    # "TOPIC:TYPE" names the type up front (topic names cannot contain ':').
+    topics = [entry.split(":", 1)[0] for entry in args.topics]
+    topic_types = dict(entry.split(":", 1) for entry in args.topics if ":" in entry)
     try:
-        recorder = BagRecorder(node, args.out, args.topics, qos=args.qos)
+        recorder = BagRecorder(node, args.out, topics, topic_types=topic_types, qos=args.qos)
     except RecordError as error:
         print(f"error: {error}", file=sys.stderr)
         node.destroy_node()
         rclpy.try_shutdown()
         return 2
-    node.get_logger().info(f"recording {', '.join(node.resolve_topic_name(t) for t in args.topics)} "
+    node.get_logger().info(f"recording {', '.join(node.resolve_topic_name(t) for t in topics)} "
                            f"to {recorder.mcap_path}")
     deadline = time.monotonic() + args.duration_s if args.duration_s > 0 else None
     try:
