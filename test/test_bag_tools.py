@@ -26,7 +26,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, ros_node, spin_until, stop_process  # noqa: E402
 from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent  # noqa: E402
-from vljepa_ros.nodes.bag_replay import BagReplayer, BagReplayError, find_image_topic  # noqa: E402
+from vljepa_ros.nodes.bag_replay import BagReplayer, BagReplayError, default_output_topic, find_image_topic  # noqa: E402
 from vljepa_ros.nodes.recorder import BagRecorder, RecordError, make_typestore  # noqa: E402
 
 FRAMES = 20
@@ -136,12 +136,15 @@ def test_loop_repeats_the_bag_and_restamp_keeps_stamps_increasing(tmp_path):
         assert raw[12:] == frames[index % FRAMES][12:]
 
 
-def test_default_qos_is_best_effort_like_a_camera(tmp_path):
-    write_image_bag(tmp_path / "bag")
-    with ros_node("bag_replay_qos_test") as (node, _):
-        replayer = BagReplayer(node, tmp_path / "bag", output_topic="camera")
+def test_defaults_best_effort_qos_and_image_transport_topic_names(tmp_path):
+    write_image_bag(tmp_path / "bag", compressed=True)  # CompressedImage on /camera/image_raw
+    with ros_node("bag_replay_defaults_test") as (node, _):
+        replayer = BagReplayer(node, tmp_path / "bag")
         assert replayer.publisher.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
         assert replayer.frame_count == FRAMES
+        assert replayer.output_topic == "/camera/image_raw/compressed"
+    assert default_output_topic("/cam/compressed", "sensor_msgs/msg/CompressedImage") == "/cam/compressed"
+    assert default_output_topic("/cam", "sensor_msgs/msg/Image") == "/cam"
 
 
 def test_bad_bags_and_topics_are_named(tmp_path):

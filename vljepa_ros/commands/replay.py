@@ -12,7 +12,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 bag directory (mcap or sqlite3) or its .mcap file")
     parser.add_argument("--topic", default=None, help="image topic in the bag (default: its only image topic)")
     parser.add_argument("--remap-to", default=None, metavar="TOPIC",
-                        help="publish on this topic instead of the bag's (relative names resolve in --namespace)")
+                        help="publish on this topic (default: the bag's topic, + /compressed for CompressedImage "
+                             "when the bag's name lacks it; relative names resolve in --namespace)")
     parser.add_argument("--namespace", default="vljepa", help="namespace of the replay node (default: vljepa)")
     parser.add_argument("--rate", type=float, default=1.0, help="speed factor (2.0: twice as fast)")
     parser.add_argument("--loop", action="store_true", help="replay until interrupted")

@@ -94,6 +94,18 @@ def find_image_topic(bag_path: Path, topic: str | None) -> tuple[str, str, int, 
     return chosen, connections[0].msgtype, len(stamps), stamps[0], stamps[-1]
 
 
+def default_output_topic(topic: str, message_type: str) -> str:
+    """The bag's topic; CompressedImage goes to `<topic>/compressed` when the bag did not name it so.
+
+    image_transport's convention, which launch and bring-up follow when they remap the perception
+    node's `image_in/compressed` to `<camera topic>/compressed`: an Image and a CompressedImage
+    sharing one topic name would never match.
+    """
+    if message_type.endswith("/CompressedImage") and not topic.endswith("/compressed"):
+        return f"{topic}/compressed"
+    return topic
+
+
 def restamp_header(raw: bytes, stamp_ns: int) -> bytes:
     """Overwrite header.stamp in serialized Image/CompressedImage bytes without deserialising.
 
@@ -108,7 +120,8 @@ class BagReplayer:
     """Publishes one image topic of a bag on `node` with the bag's timing scaled by `rate`.
 
     `output_topic` defaults to the bag's own topic, as `ros2 bag play` does (launch and bring-up
-    remap the perception node's `image_in` to the camera topic, /camera/image_raw by default).
+    remap the perception node's `image_in` to the camera topic, /camera/image_raw by default),
+    see default_output_topic() for CompressedImage.
     `restamp` rewrites header.stamp to the node's clock at publish time (keeps stamps increasing
     across loops and makes stamp-to-output latency meaningful).
     `on_publish(published_count, record_stamp_ns)` is called after every publish (progress bars).
@@ -137,7 +150,7 @@ class BagReplayer:
 
         self.topic, self.message_type, self.frame_count, self.first_stamp_ns, self.last_stamp_ns = \
             find_image_topic(self.bag_path, topic)
-        self.publisher = node.create_publisher(IMAGE_TYPES[self.message_type], output_topic or self.topic,
+        self.publisher = node.create_publisher(IMAGE_TYPES[self.message_type], output_topic or default_output_topic(self.topic, self.message_type),
                                                make_qos(qos))
         self.output_topic = self.publisher.topic_name
 
