@@ -32,7 +32,8 @@ from vljepa_ros.nodes.recorder import BagRecorder, RecordError, make_typestore  
 FRAMES = 20
 PERIOD_NS = 50_000_000  # 20 Hz
 BAG_SPAN_S = (FRAMES - 1) * PERIOD_NS / 1e9
-FIRST_STAMP_NS = 1_700_000_000_000_000_000
+FIRST_STAMP_NS = 1_700_000_000_000_000_000  # header.stamp of frame 0
+RECORD_DELAY_NS = 3_000_000  # record timestamp - header.stamp in the generated bags
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 
@@ -57,7 +58,7 @@ def write_image_bag(path: Path, compressed: bool = False, storage: StoragePlugin
                 message = types[msgtype](header=header, height=16, width=16, encoding="rgb8", is_bigendian=0,
                                          step=48, data=np.full(16 * 48, i, dtype=np.uint8))
             raw = TYPESTORE.serialize_cdr(message, msgtype)
-            writer.write(connection, stamp_ns, raw)
+            writer.write(connection, stamp_ns + RECORD_DELAY_NS, raw)  # recorded a little after capture
             frames.append(bytes(raw))
     return frames
 
@@ -92,7 +93,9 @@ def replay_into_subscriber(bag: Path, message_type: type, expected: int, **repla
 
 def test_image_bag_replays_every_frame_byte_identical_with_its_timing(tmp_path):
     frames = write_image_bag(tmp_path / "bag")
-    received, arrivals, stats = replay_into_subscriber(tmp_path / "bag", Image, FRAMES)
+    published_stamps: list[int] = []
+    received, arrivals, stats = replay_into_subscriber(
+        tmp_path / "bag", Image, FRAMES, on_publish=lambda count, stamp_ns: published_stamps.append(stamp_ns))
 
     assert received == frames
     assert (stats.published, stats.passes, stats.topic, stats.message_type) == \
@@ -102,6 +105,7 @@ def test_image_bag_replays_every_frame_byte_identical_with_its_timing(tmp_path):
     # Frames are never published before their time; generous upper bound for a busy machine.
     assert 0.95 * BAG_SPAN_S <= stats.duration_s < 4 * BAG_SPAN_S
     assert arrivals[-1] - arrivals[0] > 0.7 * BAG_SPAN_S
+    assert published_stamps == [FIRST_STAMP_NS + i * PERIOD_NS for i in range(FRAMES)]  # header stamps
 
 
 def test_rate_factor_scales_the_replay_duration(tmp_path):

@@ -106,6 +106,12 @@ def default_output_topic(topic: str, message_type: str) -> str:
     return topic
 
 
+def header_stamp_ns(raw: bytes) -> int:
+    """header.stamp of serialized Image/CompressedImage bytes (layout: see restamp_header)."""
+    sec, nanosec = struct.unpack_from("<iI" if raw[1] == 1 else ">iI", raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
 def restamp_header(raw: bytes, stamp_ns: int) -> bytes:
     """Overwrite header.stamp in serialized Image/CompressedImage bytes without deserialising.
 
@@ -124,7 +130,8 @@ class BagReplayer:
     see default_output_topic() for CompressedImage.
     `restamp` rewrites header.stamp to the node's clock at publish time (keeps stamps increasing
     across loops and makes stamp-to-output latency meaningful).
-    `on_publish(published_count, record_stamp_ns)` is called after every publish (progress bars).
+    `on_publish(published_count, header_stamp_ns)` is called after every publish (progress bars,
+    latency references); the stamp is the published message's header.stamp (after restamping).
     """
 
     def __init__(self, node: Node, bag_path: str | Path, topic: str | None = None, *,
@@ -195,7 +202,7 @@ class BagReplayer:
                         first_publish = last_publish
                     published += 1
                     if self.on_publish is not None:
-                        self.on_publish(published, stamp_ns)
+                        self.on_publish(published, header_stamp_ns(raw))
         return self._make_stats(published, passes, last_publish - first_publish)
 
     def start(self) -> None:
