@@ -1,0 +1,101 @@
+"""Run an inference engine over a whole frame stream, clip by clip, exactly as the perception node does.
+
+The node pushes camera frames into a ClipAssembler and encodes every clip it emits; embed_stream
+does the same with the same class and parameters, so its output is what the node publishes for the
+same frames (the nodes' integration test compares the two).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vljepa_ros.stream.clip_assembler import Clip, ClipAssembler
+from vljepa_ros.world.dataset import CAPTION_QUERY
+
+# The perception node's defaults (config/vljepa.yaml): one clip every 4 sampled frames, no subsampling.
+DEFAULT_STRIDE_FRAMES = 4
+DEFAULT_SAMPLE_PERIOD_S = 0.0
+
+
+@dataclass
+class StreamEmbeddings:
+    """One row per clip the assembler emitted, in stream order."""
+    embeddings: np.ndarray  # (N, D) float32 unit vectors
+    first_stamps_ns: np.ndarray  # (N,) int64: stamp of each clip's first real frame
+    last_stamps_ns: np.ndarray  # (N,) int64: stamp of each clip's last frame (the embedding's time)
+    frame_counts: np.ndarray  # (N,) real frames per clip (< frames_per_clip only for early clips)
+    query: str
+    frames_per_clip: int
+    stride_frames: int
+    sample_period_s: float
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    def frame_indices(self, stamps_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) frame index of every clip in a stream whose frame stamps are `stamps_ns`."""
+        stamps_ns = np.asarray(stamps_ns)
+        return np.searchsorted(stamps_ns, self.first_stamps_ns), np.searchsorted(stamps_ns, self.last_stamps_ns)
+
+
+def assemble_clips(frames: np.ndarray, stamps_ns: np.ndarray, frames_per_clip: int,
+                   stride_frames: int = DEFAULT_STRIDE_FRAMES, sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S,
+                   emit_partial_clips: bool = False):
+    """Yield the Clips a ClipAssembler emits for these frames (in order)."""
+    assembler = ClipAssembler(frames_per_clip, stride_frames, sample_period_s, emit_partial_clips=emit_partial_clips)
+    for frame, stamp_ns in zip(frames, stamps_ns):
+        clip = assembler.push(frame, int(stamp_ns))
+        if clip is not None:
+            yield clip
+
+
+def embed_stream(engine, stream, query: str = CAPTION_QUERY, frames_per_clip: int | None = None,
+                 stride_frames: int = DEFAULT_STRIDE_FRAMES, sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S,
+                 emit_partial_clips: bool = False, batch_size: int = 16, progress: bool = False) -> StreamEmbeddings:
+    """embed_frames over a WorldStream's frames and stamps (default query: the perception node's)."""
+    return embed_frames(engine, stream.frames, stream.stamps_ns, query, frames_per_clip, stride_frames,
+                        sample_period_s, emit_partial_clips, batch_size, progress)
+
+
+def embed_frames(engine, frames: np.ndarray, stamps_ns: np.ndarray, query: str,
+                 frames_per_clip: int | None = None, stride_frames: int = DEFAULT_STRIDE_FRAMES,
+                 sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S, emit_partial_clips: bool = False,
+                 batch_size: int = 16, progress: bool = False) -> StreamEmbeddings:
+    """Embed every clip of a frame stream with `engine` (an InferenceEngine: encode_clips(frames, query)).
+
+    frames: uint8 (N, H, W, 3) RGB, stamps_ns: (N,) int64. frames_per_clip defaults to the engine's.
+    Clips are encoded in batches for speed; each clip's embedding does not depend on its batch.
+    """
+    frames_per_clip = int(frames_per_clip or engine.frames_per_clip)
+    clips: list[Clip] = []
+    embeddings: list[np.ndarray] = []
+
+    def encode_pending(pending: list[Clip]) -> None:
+        if pending:
+            embeddings.append(np.asarray(engine.encode_clips(np.stack([c.frames for c in pending]), query),
+                                         dtype=np.float32))
+
+    pending: list[Clip] = []
+    clip_iterator = assemble_clips(frames, stamps_ns, frames_per_clip, stride_frames, sample_period_s,
+                                   emit_partial_clips)
+    if progress:
+        from tqdm import tqdm
+
+        clip_iterator = tqdm(clip_iterator, desc="embedding clips", unit="clip", leave=False)
+    for clip in clip_iterator:
+        clips.append(clip)
+        pending.append(clip)
+        if len(pending) == batch_size:
+            encode_pending(pending)
+            pending = []
+    encode_pending(pending)
+
+    dimension = int(getattr(engine, "dimension", 0))
+    return StreamEmbeddings(
+        embeddings=np.concatenate(embeddings) if embeddings else np.zeros((0, dimension), np.float32),
+        first_stamps_ns=np.array([c.first_stamp_ns for c in clips], dtype=np.int64),
+        last_stamps_ns=np.array([c.last_stamp_ns for c in clips], dtype=np.int64),
+        frame_counts=np.array([c.frame_count for c in clips], dtype=np.int64),
+        query=query, frames_per_clip=frames_per_clip, stride_frames=stride_frames,
+        sample_period_s=sample_period_s)

@@ -1,0 +1,183 @@
+"""Selective decoding: how much text decoding does each strategy need for a given caption quality?
+
+Every strategy turns the stream's embeddings (one per clip, "time steps") into decodes. A decode
+has the embedding it decodes, the step at which it happens, and the span of steps its text is
+shown for:
+  uniform at r Hz  decode the newest embedding at t0, t0 + 1/r, ...; the text is shown until the
+                   next decode (the most recently decoded text; causal).
+  ward (offline)   the paper's evaluation: Ward clustering with temporal connectivity splits the
+                   stream into N segments; decode each segment's mean embedding, at its midpoint;
+                   the text is shown for that segment.
+  online           OnlineShiftDetector (the monitor node's algorithm) closes segments; decode each
+                   segment's mean embedding when the segment closes; the text is shown for that segment.
+Text = retrieval decoding: the nearest entry of the caption bank (here the stream's label bank, so a
+decoded text is one class label). Quality = caption accuracy: the fraction of time steps whose
+shown text is the label of the ground-truth segment covering that step's clip's last frame.
+Rate = decodes / stream duration.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from vljepa_ros.evaluation.metrics import caption_accuracy, labels_per_step, nearest_indices
+from vljepa_ros.stream.segmentation import segment_decode_points, uniform_decode_indices, ward_segments
+from vljepa_ros.stream.shift_detector import OnlineShiftDetector
+
+UNIFORM_RATES_HZ = (0.1, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+WARD_RATES_HZ = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0)  # N = rate * duration
+ONLINE_SCORE_QUANTILES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98)
+BASELINE_RATE_HZ = 1.0
+
+
+@dataclass
+class DecodePlan:
+    method: str  # "uniform" | "ward" | "online"
+    parameter: float  # rate_hz | n_segments | threshold
+    decode_steps: np.ndarray  # (K,) step at which each decode happens
+    spans: list[tuple[int, int]]  # (K,) [start, end) steps each decoded text is shown for
+    embeddings: np.ndarray  # (K, D) what is decoded
+
+
+@dataclass
+class CurvePoint:
+    method: str
+    parameter: float
+    decodes: int
+    decodes_per_s: float
+    quality: float
+    decoded_labels: list[int] = field(default_factory=list, repr=False)  # bank index per decode
+
+    def to_dict(self) -> dict:
+        summary = asdict(self)
+        summary.pop("decoded_labels")
+        return summary
+
+
+@dataclass
+class OnlineDetectorSettings:
+    """The monitor node's parameters (config/vljepa.yaml), except the threshold, which is swept."""
+    smoothing_window: int = 2
+    variance_window: int = 3
+    min_interval_s: float = 1.0
+    max_segment_s: float = 20.0
+
+
+def stream_duration_s(stamps_ns: np.ndarray) -> float:
+    """Span of the time steps plus one step period (N steps at period p last N * p)."""
+    stamps_ns = np.asarray(stamps_ns, dtype=np.int64)
+    if stamps_ns.size < 2:
+        return 0.0
+    period_ns = float(np.median(np.diff(stamps_ns)))
+    return (stamps_ns[-1] - stamps_ns[0] + period_ns) / 1e9
+
+
+def uniform_plan(embeddings: np.ndarray, stamps_ns: np.ndarray, rate_hz: float) -> DecodePlan:
+    steps = uniform_decode_indices(stamps_ns, rate_hz)
+    ends = np.append(steps[1:], len(embeddings))
+    return DecodePlan("uniform", float(rate_hz), steps, list(zip(steps.tolist(), ends.tolist())), embeddings[steps])
+
+
+def ward_plan(embeddings: np.ndarray, n_segments: int) -> DecodePlan:
+    segments = ward_segments(embeddings, n_segments)
+    midpoints, means = segment_decode_points(embeddings, segments)
+    return DecodePlan("ward", float(len(segments)), midpoints, segments, means)
+
+
+def online_plan(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
+                threshold: float, settings: OnlineDetectorSettings) -> DecodePlan:
+    detector = OnlineShiftDetector(settings.smoothing_window, settings.variance_window, threshold,
+                                   settings.min_interval_s, settings.max_segment_s)
+    steps, spans, means = [], [], []
+    for step, (vector, start_ns, end_ns) in enumerate(zip(embeddings, first_stamps_ns, last_stamps_ns)):
+        event = detector.update(vector, start_ns, end_ns)
+        if event is not None:
+            steps.append(step)
+            spans.append((event.start_index, event.end_index))
+            means.append(event.embedding)
+    event = detector.flush()
+    if event is not None:  # the end of the stream closes the last segment (decoded then, like the monitor)
+        steps.append(len(embeddings) - 1)
+        spans.append((event.start_index, event.end_index))
+        means.append(event.embedding)
+    dimension = embeddings.shape[1]
+    return DecodePlan("online", float(threshold), np.array(steps, dtype=np.int64), spans,
+                      np.stack(means) if means else np.zeros((0, dimension), np.float32))
+
+
+def online_score_trace(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
+                       settings: OnlineDetectorSettings) -> np.ndarray:
+    """The detector's local-variance score at every step (a detector that never fires)."""
+    detector = OnlineShiftDetector(settings.smoothing_window, settings.variance_window, np.inf, 0.0, 0.0)
+    scores = []
+    for vector, start_ns, end_ns in zip(embeddings, first_stamps_ns, last_stamps_ns):
+        detector.update(vector, start_ns, end_ns)
+        scores.append(detector.last_score)
+    return np.array(scores)
+
+
+def online_thresholds(scores: np.ndarray, default_threshold: float | None = None) -> list[float]:
+    """Thresholds to sweep: quantiles of the score trace (scale-free across models), plus the node default."""
+    positive = scores[scores > 0]
+    thresholds = set(np.quantile(positive, ONLINE_SCORE_QUANTILES).tolist()) if positive.size else set()
+    if default_threshold:
+        thresholds.add(float(default_threshold))
+    return sorted(t for t in thresholds if t > 0)
+
+
+def evaluate_plan(plan: DecodePlan, bank_embeddings: np.ndarray, true_labels: np.ndarray,
+                  duration_s: float) -> CurvePoint:
+    """Decode each planned embedding to its nearest bank entry and score the shown text at every step."""
+    decoded = nearest_indices(plan.embeddings, bank_embeddings) if len(plan.embeddings) else np.zeros(0, np.int64)
+    shown = labels_per_step(len(true_labels), plan.spans, decoded)
+    decodes = len(plan.spans)
+    return CurvePoint(plan.method, plan.parameter, decodes, decodes / duration_s if duration_s else float("nan"),
+                      caption_accuracy(shown, true_labels), decoded.tolist())
+
+
+def decode_reduction(baseline: CurvePoint, adaptive: list[CurvePoint]) -> tuple[float | None, CurvePoint | None]:
+    """baseline.decodes / decodes of the cheapest adaptive point whose quality >= the baseline's.
+
+    Measured points only (no interpolation): the reduction actually achieved by a setting we ran.
+    None when no adaptive point reaches the baseline quality.
+    """
+    reaching = [p for p in adaptive if p.decodes > 0 and p.quality >= baseline.quality - 1e-12]
+    if not reaching:
+        return None, None
+    best = min(reaching, key=lambda p: (p.decodes, -p.quality))
+    return baseline.decodes / best.decodes, best
+
+
+def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
+                             true_labels: np.ndarray, bank_embeddings: np.ndarray,
+                             online_settings: OnlineDetectorSettings | None = None,
+                             online_default_threshold: float | None = 0.02) -> dict:
+    """All curve points, the uniform-1 Hz baseline and the decode reductions (overall, Ward, online)."""
+    online_settings = online_settings or OnlineDetectorSettings()
+    duration_s = stream_duration_s(last_stamps_ns)
+    step_rate_hz = len(embeddings) / duration_s if duration_s else 0.0
+
+    plans: dict[str, list[DecodePlan]] = {"uniform": [], "ward": [], "online": []}
+    # Uniform rates above the embedding rate decode every embedding, all alike: keep one of those.
+    rates = sorted({min(r, step_rate_hz) for r in UNIFORM_RATES_HZ} | {BASELINE_RATE_HZ})
+    plans["uniform"] = [uniform_plan(embeddings, last_stamps_ns, rate) for rate in rates]
+    counts = sorted({int(np.clip(round(rate * duration_s), 1, len(embeddings))) for rate in WARD_RATES_HZ})
+    plans["ward"] = [ward_plan(embeddings, count) for count in counts]
+    scores = online_score_trace(embeddings, first_stamps_ns, last_stamps_ns, online_settings)
+    plans["online"] = [online_plan(embeddings, first_stamps_ns, last_stamps_ns, threshold, online_settings)
+                       for threshold in online_thresholds(scores, online_default_threshold)]
+
+    points = {method: [evaluate_plan(plan, bank_embeddings, true_labels, duration_s) for plan in method_plans]
+              for method, method_plans in plans.items()}
+    baseline = next(p for p in points["uniform"] if p.parameter == BASELINE_RATE_HZ)
+    reduction, best = decode_reduction(baseline, points["ward"] + points["online"])
+    ward_reduction, _ = decode_reduction(baseline, points["ward"])
+    online_reduction, _ = decode_reduction(baseline, points["online"])
+    return {
+        "duration_s": duration_s, "steps": int(len(embeddings)), "step_rate_hz": step_rate_hz,
+        "plans": plans, "points": points, "scores": scores,
+        "baseline": baseline, "best_adaptive": best,
+        "decode_reduction_vs_uniform_1hz": reduction,
+        "decode_reduction_ward": ward_reduction, "decode_reduction_online": online_reduction,
+    }
