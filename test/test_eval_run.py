@@ -1,0 +1,103 @@
+"""`vljepa-ros eval` end to end with a tiny random model on a short generated stream."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vljepa_ros.evaluation import EvalOptions, embed_stream, run_eval
+from vljepa_ros.model.config import get_preset
+from vljepa_ros.model.vljepa import new_model
+from vljepa_ros.model.x_encoder import fill_clip as model_fill_clip
+from vljepa_ros.runtime.base import ModelAssets
+from vljepa_ros.runtime.torch_engine import TorchEngine
+from vljepa_ros.stream.clip_assembler import fill_clip as stream_fill_clip
+from vljepa_ros.world.dataset import CAPTION_QUERY, text_corpus
+from vljepa_ros.world.tabletop import generate_stream
+
+METRIC_KEYS = ("classification_accuracy", "classification_chance", "retrieval_r1", "retrieval_chance",
+               "inverse_dynamics_accuracy", "decode_reduction_vs_uniform_1hz")
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return new_model(get_preset("tiny"), text_corpus())
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    assets = ModelAssets(tiny_model.config, tiny_model.query_tokenizer, tiny_model.text_tokenizer, "tiny-test")
+    return TorchEngine(tiny_model, assets)
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return generate_stream(1_000_001, 2)
+
+
+def test_run_eval_reports_every_metric_in_range_with_exact_chance(engine, stream, tmp_path):
+    report = run_eval(engine, stream, EvalOptions(plots_dir=tmp_path), data_source={"kind": "world"})
+    for key in METRIC_KEYS:
+        assert key in report, key
+    for key in ("classification_accuracy", "classification_accuracy_pure_clips", "retrieval_r1",
+                "inverse_dynamics_accuracy"):
+        assert 0.0 <= report[key] <= 1.0
+    assert report["classification_chance"] == 1 / len(stream.label_bank)
+    assert report["inverse_dynamics_chance"] == 0.25 and report["inverse_dynamics_items"] == len(stream.action_items)
+    # Retrieval chance: every query label appears in the gallery; exact mean of (same-label clips / gallery).
+    labels = [segment.label for segment in stream.segments]
+    expected = np.mean([labels.count(label) / len(labels) for label in sorted(set(labels))])
+    assert report["retrieval_gallery"] == len(labels) and report["retrieval_chance"] == pytest.approx(expected)
+    assert report["model_id"] == "tiny-test" and report["backend"] == "torch"
+    assert report["clips"]["count"] == (stream.frame_count - 4) // 4 + 1  # T=4, stride 4
+
+    decoding = report["selective_decoding"]
+    assert decoding["quality_metric"] == "caption_accuracy"
+    rates = [p["parameter"] for p in decoding["points"]["uniform"]]
+    assert 1.0 in rates and decoding["points"]["ward"] and decoding["points"]["online"]
+    assert all(0.0 <= p["quality"] <= 1.0 for points in decoding["points"].values() for p in points)
+    reduction = report["decode_reduction_vs_uniform_1hz"]
+    assert reduction is None or reduction > 0
+    for name in ("curve", "timeline"):
+        with open(report["plots"][name], "rb") as png:
+            assert png.read(8) == b"\x89PNG\r\n\x1a\n"
+    json.dumps(report, allow_nan=False)  # plain JSON, no NaN
+
+
+def test_embed_stream_equals_encoding_each_node_clip(engine, stream):
+    clips = embed_stream(engine, stream, stride_frames=3)
+    assert clips.query == CAPTION_QUERY and len(clips) == (stream.frame_count - 4) // 3 + 1
+    # The k-th clip holds frames 3k .. 3k+3 and carries their first/last stamps.
+    for k in (0, 5):
+        frames = stream.frames[3 * k: 3 * k + 4]
+        np.testing.assert_allclose(clips.embeddings[k], engine.encode_clip(frames, CAPTION_QUERY), atol=1e-5)
+        assert clips.first_stamps_ns[k] == stream.stamps_ns[3 * k]
+        assert clips.last_stamps_ns[k] == stream.stamps_ns[3 * k + 3]
+
+
+def test_stream_fill_clip_matches_the_models():
+    for count in (1, 2, 3, 5, 8, 11):
+        frames = np.arange(count)[:, None, None, None] * np.ones((1, 2, 2, 3), dtype=np.int64)
+        for frames_per_clip in (4, 8):
+            np.testing.assert_array_equal(stream_fill_clip(frames, frames_per_clip),
+                                          np.asarray(model_fill_clip(frames, frames_per_clip)))
+
+
+def test_eval_command_writes_json_from_a_saved_model_and_a_bag(tiny_model, tmp_path):
+    checkpoint = pytest.importorskip("vljepa_ros.model.checkpoint")
+    from vljepa_ros.cli import main
+    from vljepa_ros.world.bag_io import write_stream_bag
+
+    model_dir = tmp_path / "model"
+    checkpoint.save_model(tiny_model, model_dir)
+    bag = tmp_path / "bag"
+    write_stream_bag(bag, generate_stream(1_000_002, 1))
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(model_dir), "--bag", str(bag), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    for key in METRIC_KEYS:
+        assert key in report, key
+    assert report["data_source"]["kind"] == "bag" and report["model_dir"] == str(model_dir)
+    assert report["model_id"] == checkpoint.model_id(model_dir)
+    assert (tmp_path / "selective_decoding_curve.png").is_file() and (tmp_path / "timeline.png").is_file()

@@ -1,0 +1,120 @@
+"""`vljepa-ros eval`: score a model on a bag or a generated stream; JSON metrics + PNG plots.
+
+    vljepa-ros eval --model models/small --world tabletop --seed 1000001 --episodes 8 --json out/eval.json
+    vljepa-ros eval --bag data/demo_tabletop --json out/demo_eval.json --plots-dir out/plots
+
+Metrics: zero-shot classification over the stream's label bank, text->clip retrieval R@1,
+inverse-dynamics accuracy (4 candidates), and the selective-decoding curve (caption accuracy vs
+decodes per second for uniform, Ward and online decoding) with the decode reduction at uniform-1 Hz
+quality. Definitions: vljepa_ros/evaluation/run.py and selective_decoding.py.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+WORLDS = ("tabletop",)
+DEFAULT_EVAL_SEED = 1_000_001  # held out (>= 1_000_000) and not the demo bag's seed (1_000_000)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a model on a bag or a generated stream (JSON + plots)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="", help="model directory (default: the shipped models/small)")
+    model.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch",
+                       help="inference backend (default: torch)")
+    model.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
+    model.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32", help="(default: fp32)")
+    model.add_argument("--cache-dir", default=None, help="ONNX/TensorRT cache directory")
+    data = parser.add_argument_group("data (a bag, or a generated world stream)")
+    data.add_argument("--bag", type=Path, default=None, help="rosbag2 directory (with groundtruth.json for metrics)")
+    data.add_argument("--topic", default=None, help="image topic in the bag (default: the only image topic)")
+    data.add_argument("--world", choices=WORLDS, default="tabletop", help="world to generate when no --bag")
+    data.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED,
+                      help=f"world seed; >= 1000000 is held out from training (default: {DEFAULT_EVAL_SEED})")
+    data.add_argument("--episodes", type=int, default=8, help="episodes in the generated stream (default: 8)")
+    data.add_argument("--image-size", type=int, default=64, help="generated frame side in pixels (default: 64)")
+    data.add_argument("--fps", type=float, default=10.0, help="generated stream frame rate (default: 10)")
+    clips = parser.add_argument_group("clips (as the perception node)")
+    clips.add_argument("--query", default=None, help="caption query (default: the perception node's)")
+    clips.add_argument("--frames-per-clip", type=int, default=None, help="(default: the model's)")
+    clips.add_argument("--stride-frames", type=int, default=4, help="one clip every N sampled frames (default: 4)")
+    clips.add_argument("--sample-period-s", type=float, default=0.0, help="subsample frames (default: 0, all)")
+    online = parser.add_argument_group("online detector (as the monitor node; the threshold is swept)")
+    online.add_argument("--smoothing-window", type=int, default=2)
+    online.add_argument("--variance-window", type=int, default=3)
+    online.add_argument("--min-interval-s", type=float, default=1.0)
+    online.add_argument("--max-segment-s", type=float, default=20.0)
+    online.add_argument("--shift-threshold", type=float, default=0.02, help="included in the sweep (default: 0.02)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", type=Path, default=None, help="write all metrics to this JSON file")
+    output.add_argument("--plots-dir", type=Path, default=None,
+                        help="directory for the PNGs (default: next to --json, else ./eval_plots)")
+    output.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    output.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default: 16)")
+    parser.set_defaults(func=run)
+
+
+def load_stream(args: argparse.Namespace):
+    """(WorldStream, data_source dict) from --bag or the generated world."""
+    if args.bag is not None:
+        from vljepa_ros.world.bag_io import read_stream_bag
+
+        stream = read_stream_bag(args.bag, topic=args.topic)
+        return stream, {"kind": "bag", "path": str(args.bag), "topic": args.topic, "name": stream.name}
+    from vljepa_ros.world import tabletop
+
+    stream = tabletop.generate_stream(args.seed, args.episodes, fps=args.fps, image_size=args.image_size)
+    return stream, {"kind": "world", "world": args.world, "seed": args.seed, "episodes": args.episodes,
+                    "image_size": args.image_size, "fps": args.fps, "name": stream.name}
+
+
+def run(args: argparse.Namespace) -> int:
+    from vljepa_ros.evaluation import EvalOptions, OnlineDetectorSettings, run_eval, write_json
+    from vljepa_ros.paths import resolve_model_dir
+    from vljepa_ros.runtime import create_engine
+    from vljepa_ros.world.dataset import CAPTION_QUERY
+
+    model_dir = resolve_model_dir(args.model)
+    stream, data_source = load_stream(args)
+    engine = create_engine(model_dir, backend=args.backend, device=args.device, precision=args.precision,
+                           cache_dir=args.cache_dir)
+    plots_dir = None
+    if not args.no_plots:
+        plots_dir = args.plots_dir or (args.json.parent if args.json else Path("eval_plots"))
+    options = EvalOptions(
+        query=args.query or CAPTION_QUERY, frames_per_clip=args.frames_per_clip, stride_frames=args.stride_frames,
+        sample_period_s=args.sample_period_s,
+        online=OnlineDetectorSettings(args.smoothing_window, args.variance_window, args.min_interval_s,
+                                      args.max_segment_s),
+        online_threshold=args.shift_threshold, batch_size=args.batch_size, plots_dir=plots_dir, progress=True)
+    report = run_eval(engine, stream, options, data_source=data_source, model_dir=str(model_dir))
+    print(format_summary(report))
+    if args.json:
+        print(f"wrote {write_json(report, args.json)}")
+    return 0
+
+
+def format_summary(report: dict) -> str:
+    def number(key: str, digits: int = 3) -> str:
+        value = report.get(key)
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = [f"model {report['model_id']} ({report['backend']}, {report['device']}) on {report['stream']['name']}: "
+             f"{report['clips']['count']} clips, {report['stream']['segments']} segments, "
+             f"{report['stream']['action_items']} action items",
+             f"  classification accuracy  {number('classification_accuracy')}  (chance {number('classification_chance')})",
+             f"  retrieval R@1            {number('retrieval_r1')}  (chance {number('retrieval_chance')})",
+             f"  inverse dynamics         {number('inverse_dynamics_accuracy')}  "
+             f"(chance {number('inverse_dynamics_chance')})"]
+    decoding = report.get("selective_decoding")
+    if decoding:
+        best = decoding["best_adaptive"]
+        where = f" ({best['method']}, {best['decodes_per_s']:.3f} Hz, quality {best['quality']:.3f})" if best else ""
+        lines.append(f"  decode reduction vs uniform 1 Hz  {number('decode_reduction_vs_uniform_1hz', 2)}x{where}; "
+                     f"uniform 1 Hz caption accuracy {decoding['uniform_1hz_quality']:.3f}")
+    for name, path in report.get("plots", {}).items():
+        lines.append(f"  plot {name}: {path}")
+    return "\n".join(lines)
