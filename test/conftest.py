@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+from model_fixtures import tiny_model_dir  # noqa: F401  (a session fixture for every test module)
+
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -36,3 +38,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     return (f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID')} "
             f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE')}")
+

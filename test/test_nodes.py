@@ -13,7 +13,7 @@ from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from model_fixtures import ACTIONS, CAPTIONS, LABELS, tiny_model_dir  # noqa: E402,F401
+from model_fixtures import ACTIONS, CAPTIONS, LABELS  # noqa: E402
 from ros_testing import DISCOVERY_DEADLINE_S, ros_node, ros_process, spin_until  # noqa: E402
 from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent  # noqa: E402
 from vljepa_ros.nodes.common import from_float32_field, ns_to_stamp, stamp_to_ns, to_float32_field  # noqa: E402

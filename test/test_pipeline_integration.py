@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import yaml
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make test`")
 
-from model_fixtures import tiny_model_dir  # noqa: E402,F401
 from vljepa_ros.paths import default_config_file  # noqa: E402
 
 STREAM_SEED = 1_000_123  # a held-out world seed

@@ -25,7 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import ActionHypotheses
-from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns)
@@ -70,6 +70,7 @@ class ActionInferenceNode(Node):
         self.latency = LatencyStats()
         self.diagnostics = Diagnostics(self, self._diagnostic_values)
         self.publisher = self.create_publisher(ActionHypotheses, "action_hypotheses", OUTPUT_QOS)
+        self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_model()
         images = MutuallyExclusiveCallbackGroup()
         self.create_subscription(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
@@ -106,27 +107,41 @@ class ActionInferenceNode(Node):
             self._stream_timer = self.create_timer(self.values["stream_period_s"], self._on_stream_timer,
                                                    callback_group=self._stream_group)
 
-    def load_model(self) -> bool:
-        """(Re)load the engine and the candidate bank; on failure the node keeps running and reports why."""
+    def load_model(self) -> None:
+        """(Re)load the engine and the candidate bank off the executor; on failure the node keeps
+        running (service calls answer why) and reports it."""
         try:
-            from vljepa_ros.paths import resolve_model_dir
-            self.values = parameter_values(self, PARAMETERS)
-            engine = create_engine_from(self.values)
-            path = self.values["candidates_file"] or resolve_model_dir(self.values["model_dir"]) / "banks" / "actions.txt"
-            candidates = read_text_lines(str(path)) if Path(path).is_file() else []
-        except (VLJepaError, OSError, ValueError) as error:
-            self.engine = None
-            self.get_logger().error(f"model not loaded: {error}")
-            self.diagnostics.error(f"model not loaded: {error}")
-            return False
+            values = parameter_values(self, PARAMETERS)
+        except ValueError as error:
+            self._on_load_failed(error)
+            return
+        self.diagnostics.warn("loading the model")
+        self.loader.start(lambda: self._load(values))
+
+    @staticmethod
+    def _load(values: dict) -> tuple:
+        """Runs on the loader thread."""
+        from vljepa_ros.paths import resolve_model_dir
+        engine = create_engine_from(values)
+        path = Path(values["candidates_file"] or resolve_model_dir(values["model_dir"]) / "banks" / "actions.txt")
+        candidates = read_text_lines(str(path)) if path.is_file() else []
+        return engine, candidates
+
+    def _on_loaded(self, loaded: tuple) -> None:
+        engine, candidates = loaded
         with self._inference_lock:
             self.engine, self.candidates, self._text_cache = engine, candidates, {}
+        self.get_logger().info(f"model {engine.model_id} on {engine.backend}; {len(candidates)} streaming candidates")
         if not candidates and self.values["stream_period_s"] > 0:
             self.diagnostics.warn("no candidate bank: streaming publishes nothing (the service still works)")
         else:
             self.diagnostics.ok("running")
-        self.get_logger().info(f"model {engine.model_id} on {engine.backend}; {len(candidates)} streaming candidates")
-        return True
+
+    def _on_load_failed(self, error: Exception) -> None:
+        with self._inference_lock:
+            self.engine = None
+        self.get_logger().error(f"model not loaded: {error}")
+        self.diagnostics.error(f"model not loaded: {error}")
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_image(self, message: Image | CompressedImage) -> None:
@@ -149,7 +164,8 @@ class ActionInferenceNode(Node):
         """Rank `candidates` for the change initial -> final (RGB frames of any size)."""
         engine = self.engine
         if engine is None:
-            raise VLJepaError("no model loaded (see the node's log and /diagnostics)")
+            state = "still loading" if self.loader.loading else "not loaded (see the node's log and /diagnostics)"
+            raise VLJepaError(f"the model is {state}")
         started = time.monotonic()
         with self._inference_lock:
             clip = make_action_clip(initial, final, engine.frames_per_clip)

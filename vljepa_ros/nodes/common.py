@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import array
+import concurrent.futures
 import signal
 import subprocess
 import threading
@@ -114,6 +115,47 @@ MODEL_PARAMETERS = (
     ParameterSpec("precision", "fp32", "inference precision; applied on configure", choices=PRECISIONS),
     ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros)"),
 )
+
+
+class BackgroundLoader:
+    """Runs a slow load (model, ONNX export, TensorRT build) off the executor, so a node keeps
+    spinning, answering services and publishing diagnostics while it loads. A timer polls the
+    result and hands it to `on_loaded(result)` or `on_failed(error)` on the executor."""
+
+    def __init__(self, node: Node, on_loaded: Callable[[Any], None], on_failed: Callable[[Exception], None],
+                 poll_period_s: float = 0.05) -> None:
+        self._on_loaded, self._on_failed = on_loaded, on_failed
+        self._future: concurrent.futures.Future | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{node.get_name()}-load")
+        node.create_timer(poll_period_s, self._poll)
+
+    @property
+    def loading(self) -> bool:
+        return self._future is not None
+
+    def start(self, load: Callable[[], Any]) -> None:
+        if self._future is not None:
+            self._future.cancel()  # a newer request supersedes one still waiting
+        self._future = self._pool.submit(load)
+
+    def _poll(self) -> None:
+        future = self._future
+        if future is None or not future.done() or future.cancelled():
+            return
+        self._future = None
+        error = future.exception()
+        if error is not None:
+            self._on_failed(error)
+        else:
+            self._on_loaded(future.result())
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until the current load finished (tests, scripted bring-up); True if none is pending."""
+        future = self._future
+        if future is not None:
+            concurrent.futures.wait([future], timeout=timeout_s)
+        return future is None or future.done()
+
 
 
 def create_engine_from(values: dict[str, Any]):

@@ -21,7 +21,7 @@ from std_srvs.srv import Trigger
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
-from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, Diagnostics, LatencyStats,
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics, LatencyStats,
                                      ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, from_float32_field, ns_to_stamp,
                                      parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns,
@@ -61,6 +61,7 @@ class MonitorNode(Node):
         self.embeddings_rejected = 0
         self.decodes = 0
         self.decodes_dropped = 0
+        self.events_without_text = 0  # the decoder failed to load: events still go out, text empty
         self.sequence = 0
         self.model_id = ""
         self.rate = RateMeter()
@@ -71,6 +72,7 @@ class MonitorNode(Node):
         self._decode_thread = threading.Thread(target=self._decode_loop, name="monitor-decoder", daemon=True)
         self._decode_thread.start()
         self.publisher = self.create_publisher(SemanticEvent, "event", OUTPUT_QOS)
+        self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_decoder()
         self.create_subscription(SemanticEmbedding, "embedding", self._on_embedding, OUTPUT_QOS)
         self.create_service(Trigger, "~/flush", self._on_flush)
@@ -97,24 +99,37 @@ class MonitorNode(Node):
             threshold=self.values["shift_threshold"], min_interval_s=self.values["min_interval_s"],
             max_segment_s=self.values["max_segment_s"])
 
-    def load_decoder(self) -> bool:
-        """(Re)load the model and the decoder; on failure the node keeps running and reports why."""
+    def load_decoder(self) -> None:
+        """(Re)load the model and the decoder off the executor; on failure the node keeps running
+        (events are still published, without text) and reports why."""
         try:
-            from vljepa_ros.model.y_decoder import load_decoder
-            from vljepa_ros.paths import resolve_model_dir
-            self.values = parameter_values(self, PARAMETERS)
-            self.engine = create_engine_from(self.values)
-            model_dir = resolve_model_dir(self.values["model_dir"])
-            bank = read_text_lines(self.values["text_bank_file"]) if self.values["text_bank_file"] else None
-            self.decoder = load_decoder(self.values["decoder"], model_dir, self.engine.encode_texts, text_bank=bank)
-        except (VLJepaError, OSError, ValueError) as error:
-            self.engine = self.decoder = None
-            self.get_logger().error(f"decoder not loaded: {error}")
-            self.diagnostics.error(f"decoder not loaded: {error}")
-            return False
-        self.get_logger().info(f"decoding with {self.values['decoder']} decoder of model {self.engine.model_id}")
+            values = parameter_values(self, PARAMETERS)
+        except ValueError as error:
+            self._on_load_failed(error)
+            return
+        self.diagnostics.warn("loading the decoder")
+        self.loader.start(lambda: self._load(values))
+
+    @staticmethod
+    def _load(values: dict) -> tuple:
+        """Runs on the loader thread."""
+        from vljepa_ros.model.y_decoder import load_decoder
+        from vljepa_ros.paths import resolve_model_dir
+        engine = create_engine_from(values)
+        bank = read_text_lines(values["text_bank_file"]) if values["text_bank_file"] else None
+        decoder = load_decoder(values["decoder"], resolve_model_dir(values["model_dir"]), engine.encode_texts,
+                               text_bank=bank)
+        return engine, decoder
+
+    def _on_loaded(self, loaded: tuple) -> None:
+        self.engine, self.decoder = loaded
+        self.get_logger().info(f"decoding with the {self.values['decoder']} decoder of model {self.engine.model_id}")
         self.diagnostics.ok("running")
-        return True
+
+    def _on_load_failed(self, error: Exception) -> None:
+        self.engine = self.decoder = None
+        self.get_logger().error(f"decoder not loaded: {error}")
+        self.diagnostics.error(f"decoder not loaded: {error}")
 
     # -- data path ----------------------------------------------------------------------------
     def _on_embedding(self, message: SemanticEmbedding) -> None:
@@ -184,8 +199,12 @@ class MonitorNode(Node):
         message.shift_score = event.shift_score
         message.shift_threshold = event.threshold
         message.trigger = event.trigger
+        while self.loader.loading and not self._stop.is_set():  # events before the decoder is ready wait
+            time.sleep(0.05)
         decoder = self.decoder
-        if decoder is not None:
+        if decoder is None:
+            self.events_without_text += 1
+        else:
             started = time.monotonic()
             text, score = decoder.decode(event.embedding)
             self.decode_latency.add(time.monotonic() - started)
@@ -219,6 +238,7 @@ class MonitorNode(Node):
             "decodes": self.decodes,
             "decodes_per_embedding": self.decodes / received if received else 0.0,
             "drops": self.decodes_dropped,
+            "events_without_text": self.events_without_text,
             "shift_score": self.detector.last_score,
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.model_id or (self.engine.model_id if self.engine else ""),

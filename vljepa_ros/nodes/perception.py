@@ -16,14 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding
-from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, read_text_lines, run_node, stamp_to_ns,
@@ -67,16 +66,19 @@ class PerceptionNode(LifecycleNode):
         self._query = self.get_parameter("query").value
         self._lock = threading.Lock()
         self.state_label = "unconfigured"
+        self.activated = False
         self.sequence = 0
         self.images_received = 0
         self.images_rejected = 0
         self.rate = RateMeter()
         self.latency = LatencyStats()
         self.diagnostics = Diagnostics(self, self._diagnostic_values)
+        self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
+        self.images_while_loading = 0
         self.add_post_set_parameters_callback(self._after_set_parameters)
         if self.get_parameter("autostart").value:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+                self.trigger_activate()  # the model keeps loading in the background
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
@@ -94,27 +96,51 @@ class PerceptionNode(LifecycleNode):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check parameters and start loading the model off the executor (an ONNX export or a
+        TensorRT build can take minutes); the node is ready when /diagnostics says so."""
         try:
             values = parameter_values(self, PARAMETERS)
-            self.engine = create_engine_from(values)
-            self.label_bank = self._load_label_bank(values)
-        except (VLJepaError, OSError, ValueError) as error:
-            self.engine = None
-            self.get_logger().error(f"configure failed: {error}")
-            self.diagnostics.error(f"configure failed: {error}")
+        except ValueError as error:
+            self._report_configure_failure(error)
             return TransitionCallbackReturn.FAILURE
-        frames_per_clip = values["frames_per_clip"] or self.engine.frames_per_clip
-        self.assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"])
         self.publisher = self.create_lifecycle_publisher(SemanticEmbedding, "embedding", OUTPUT_QOS)
-        self.get_logger().info(
-            f"configured: model {self.engine.model_id} on {self.engine.backend}/{self.engine.device}, "
-            f"{frames_per_clip} frames per clip, stride {values['stride_frames']}, "
-            f"label bank {len(self.label_bank) if self.label_bank else 0}")
-        self.state_label = "inactive"
-        self.diagnostics.ok("configured")
+        self.state_label = "loading"
+        self.diagnostics.warn("loading the model")
+        self.loader.start(lambda: self._load(values))
         return TransitionCallbackReturn.SUCCESS
 
-    def _load_label_bank(self, values: dict) -> LabelBank | None:
+    def _load(self, values: dict) -> tuple:
+        """Runs on the loader thread."""
+        engine = create_engine_from(values)
+        label_bank = self._load_label_bank(values, engine)
+        frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
+        assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"])
+        return engine, label_bank, assembler
+
+    def _on_loaded(self, loaded: tuple) -> None:
+        if self.state_label == "unconfigured":  # cleaned up while loading: discard
+            return
+        with self._lock:
+            self.engine, self.label_bank, self.assembler = loaded
+        self.state_label = "active" if self.activated else "inactive"
+        self.get_logger().info(
+            f"model {self.engine.model_id} loaded on {self.engine.backend}/{self.engine.device}: "
+            f"{self.assembler.frames_per_clip} frames per clip, stride {self.assembler.stride_frames}, "
+            f"label bank {len(self.label_bank) if self.label_bank else 0}")
+        self.diagnostics.ok(self.state_label)
+
+    def _on_load_failed(self, error: Exception) -> None:
+        # Back to unconfigured, so that configuring again (after fixing a parameter) retries.
+        if self.activated:
+            self.trigger_deactivate()
+        self.trigger_cleanup()
+        self._report_configure_failure(error)
+
+    def _report_configure_failure(self, error: Exception) -> None:
+        self.get_logger().error(f"configure failed: {error}")
+        self.diagnostics.error(f"configure failed: {error}")
+
+    def _load_label_bank(self, values: dict, engine) -> LabelBank | None:
         if values["top_k"] == 0:
             return None
         path = values["label_bank_file"]
@@ -124,7 +150,7 @@ class PerceptionNode(LifecycleNode):
             if not default.is_file():
                 return None
             path = str(default)
-        return LabelBank.from_texts(read_text_lines(path), self.engine.encode_texts)
+        return LabelBank.from_texts(read_text_lines(path), engine.encode_texts)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.worker = KeepLatestWorker(self._infer, name="perception-inference", on_error=self._on_inference_error)
@@ -133,10 +159,14 @@ class PerceptionNode(LifecycleNode):
             self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS),
         ]
         self.state_label = "active"
-        self.diagnostics.ok("active")
+        self.activated = True
+        if self.engine is not None:
+            self.state_label = "active"
+            self.diagnostics.ok("active")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.activated = False
         self._stop_processing()
         self.state_label = "inactive"
         self.diagnostics.warn("inactive")
@@ -184,7 +214,10 @@ class PerceptionNode(LifecycleNode):
             self.diagnostics.warn(f"image rejected: {error}")
             return
         with self._lock:  # Image and CompressedImage callbacks may run on different threads
-            clip = self.assembler.push(rgb, stamp_to_ns(message.header.stamp)) if self.assembler else None
+            if self.assembler is None:
+                self.images_while_loading += 1
+                return
+            clip = self.assembler.push(rgb, stamp_to_ns(message.header.stamp))
         if clip is not None and self.worker is not None:
             self.worker.submit(PendingClip(clip, message.header.frame_id, received))
 
@@ -227,6 +260,7 @@ class PerceptionNode(LifecycleNode):
             "latency_p95_ms": self.latency.percentile_ms(95),
             "images_received": self.images_received,
             "images_rejected": self.images_rejected,
+            "images_while_loading": self.images_while_loading,
             "clips_dropped": worker.dropped if worker else 0,
             "frames_out_of_order": assembler.dropped_out_of_order if assembler else 0,
             "inference_failures": worker.failed if worker else 0,
