@@ -302,3 +302,42 @@ def test_recorder_discovers_types_of_other_topics_and_refuses_existing_bags(tmp_
     with AnyReader([stats.bag_path]) as reader:
         messages = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()]
     assert len(messages) == stats.counts["/chatter"] and messages[0].data == "hello"
+
+
+def test_record_command_closes_a_readable_bag_on_ctrl_c(tmp_path):
+    from std_msgs.msg import String
+
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vljepa_ros.cli", "record", "--out", str(tmp_path / "cli.mcap"), "--namespace", "rec_cli",
+         "--topics", "event", "/rec_cli_chatter:std_msgs/msg/String"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with ros_node("record_command_test") as (node, executor):
+            event_publisher = node.create_publisher(SemanticEvent, "/rec_cli/event", RELIABLE)
+            chatter_publisher = node.create_publisher(String, "/rec_cli_chatter", RELIABLE)
+            sent = [0]
+
+            def publish() -> None:
+                event_publisher.publish(make_outputs(sent[0])["/event"])
+                chatter_publisher.publish(String(data=f"message {sent[0]}"))
+                sent[0] += 1
+
+            spin_until(executor, lambda: (event_publisher.get_subscription_count() > 0
+                                          and chatter_publisher.get_subscription_count() > 0)
+                       or process.poll() is not None, DISCOVERY_DEADLINE_S, what="the recorder's subscriptions")
+            # Matched: keep publishing a little longer so reliable delivery has the messages through.
+            first_matched = sent[0]
+            spin_until(executor, lambda: sent[0] >= first_matched + 20, 10.0, every_spin=publish,
+                       what="20 more messages")
+    finally:
+        returncode = stop_process(process)  # SIGINT, as Ctrl-C
+    output = process.stdout.read()
+    assert returncode == 0, output
+    assert f"wrote {tmp_path / 'cli' / 'cli.mcap'}" in output
+    with AnyReader([tmp_path / "cli"]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        texts = [reader.deserialize(raw, c.msgtype).text for c, _, raw in reader.messages()
+                 if c.topic == "/rec_cli/event"]
+    assert counts["/rec_cli/event"] >= 1 and counts["/rec_cli_chatter"] >= 1, output
+    assert set(texts) == {"robot opens drawer"}
