@@ -26,7 +26,8 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, ros_node, spin_until, stop_process  # noqa: E402
 from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent  # noqa: E402
-from vljepa_ros.nodes.bag_replay import BagReplayer, BagReplayError, default_output_topic, find_image_topic  # noqa: E402
+from vljepa_ros.nodes.bag_replay import (BagReplayer, BagReplayError, default_output_topic,  # noqa: E402
+                                         find_image_topic)
 from vljepa_ros.nodes.recorder import BagRecorder, RecordError, make_typestore  # noqa: E402
 
 FRAMES = 20
@@ -180,8 +181,8 @@ def test_replay_command_publishes_the_bag_from_another_process(tmp_path):
         # Reliable + waiting for our subscriber: no frame may be lost to discovery.
         process = subprocess.Popen(
             [sys.executable, "-m", "vljepa_ros.cli", "replay", str(tmp_path / "bag"), "--namespace", "replay_cli",
-             "--remap-to", "image_in", "--qos", "reliable", "--wait-for-subscribers", "1", "--start-delay-s", "0.5", "--rate", "4",
-             "--no-progress"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--remap-to", "image_in", "--qos", "reliable", "--wait-for-subscribers", "1", "--start-delay-s", "0.5",
+             "--rate", "4", "--no-progress"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             spin_until(executor, lambda: len(received) >= FRAMES or process.poll() is not None,
                        DISCOVERY_DEADLINE_S, what="the replayed frames")
@@ -309,7 +310,8 @@ def test_record_command_closes_a_readable_bag_on_ctrl_c(tmp_path):
 
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "vljepa_ros.cli", "record", "--out", str(tmp_path / "cli.mcap"), "--namespace", "rec_cli",
+        [sys.executable, "-m", "vljepa_ros.cli", "record", "--out", str(tmp_path / "cli.mcap"),
+         "--namespace", "rec_cli",
          "--topics", "event", "/rec_cli_chatter:std_msgs/msg/String"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -157,8 +157,8 @@ class BagReplayer:
 
         self.topic, self.message_type, self.frame_count, self.first_stamp_ns, self.last_stamp_ns = \
             find_image_topic(self.bag_path, topic)
-        self.publisher = node.create_publisher(IMAGE_TYPES[self.message_type], output_topic or default_output_topic(self.topic, self.message_type),
-                                               make_qos(qos))
+        output_topic = output_topic or default_output_topic(self.topic, self.message_type)
+        self.publisher = node.create_publisher(IMAGE_TYPES[self.message_type], output_topic, make_qos(qos))
         self.output_topic = self.publisher.topic_name
 
         self._stop = threading.Event()
