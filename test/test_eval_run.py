@@ -101,3 +101,12 @@ def test_eval_command_writes_json_from_a_saved_model_and_a_bag(tiny_model, tmp_p
     assert report["data_source"]["kind"] == "bag" and report["model_dir"] == str(model_dir)
     assert report["model_id"] == checkpoint.model_id(model_dir)
     assert (tmp_path / "selective_decoding_curve.png").is_file() and (tmp_path / "timeline.png").is_file()
+
+
+def test_a_stream_without_ground_truth_gets_embeddings_and_a_timeline_only(engine, stream, tmp_path):
+    from dataclasses import replace
+
+    bare = replace(stream, segments=[], action_items=[])
+    report = run_eval(engine, bare, EvalOptions(plots_dir=tmp_path))
+    assert all(report[key] is None for key in METRIC_KEYS)
+    assert report["clips"]["count"] > 0 and set(report["plots"]) == {"timeline"}

@@ -26,6 +26,10 @@ from vljepa_ros.world.dataset import ACTION_QUERY, CAPTION_QUERY, make_action_cl
 from vljepa_ros.world.types import WorldStream
 
 
+HEADLINE_KEYS = ("classification_accuracy", "classification_chance", "retrieval_r1", "retrieval_chance",
+                 "inverse_dynamics_accuracy", "inverse_dynamics_chance", "decode_reduction_vs_uniform_1hz")
+
+
 @dataclass
 class EvalOptions:
     query: str = CAPTION_QUERY
@@ -107,6 +111,9 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
                   "sample_period_s": clips.sample_period_s, "query": clips.query,
                   "ground_truth": "segment covering the clip's last frame"},
     }
+
+    # Every headline key is always present; null means "not computable here" (e.g. a bag without ground truth).
+    report.update({key: None for key in HEADLINE_KEYS})
 
     # Zero-shot classification over the label bank.
     if has_ground_truth and label_embeddings is not None:
