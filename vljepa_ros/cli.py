@@ -7,6 +7,8 @@ import sys
 
 # Each module under vljepa_ros/commands adds one sub-command; heavy imports stay inside run().
 COMMAND_MODULES = [
+    "export",
+    "bench",
     "bringup",
     "demo",
     "replay",
