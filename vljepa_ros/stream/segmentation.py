@@ -70,3 +70,7 @@ def uniform_decode_indices(stamps_ns: np.ndarray, rate_hz: float) -> np.ndarray:
     ticks = stamps_ns[0] + np.arange(0, (stamps_ns[-1] - stamps_ns[0]) / period_ns + 1e-9) * period_ns
     indices = np.searchsorted(stamps_ns, np.round(ticks).astype(np.int64), side="right") - 1
     return np.unique(indices)
+
+
+# The name CONTRACTS.md lists; the same function.
+uniform_decode_points = uniform_decode_indices
