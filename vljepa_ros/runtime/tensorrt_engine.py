@@ -72,7 +72,9 @@ def build_serialized_engine(onnx_path: Path, precision: str, workspace_bytes: in
         raise CheckpointError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
-    if precision == "fp16":
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # TF32 is on by default: fp32 must mean fp32 (parity with torch)
+    elif precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
     elif precision == "bf16":
         if not hasattr(trt.BuilderFlag, "BF16"):
