@@ -26,8 +26,9 @@ from vljepa_ros.stream.segmentation import segment_decode_points, uniform_decode
 from vljepa_ros.stream.shift_detector import OnlineShiftDetector
 
 UNIFORM_RATES_HZ = (0.1, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-WARD_RATES_HZ = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0)  # N = rate * duration
-ONLINE_SCORE_QUANTILES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98)
+# Dense sweeps: the reduction is read off measured points, so a coarse grid would understate it.
+WARD_RATES_HZ = tuple(np.round(np.arange(0.025, 1.0001, 0.025), 3))  # N = rate * duration
+ONLINE_SCORE_QUANTILES = tuple(np.round(np.arange(0.30, 0.991, 0.02), 2))
 BASELINE_RATE_HZ = 1.0
 
 
