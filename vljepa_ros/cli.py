@@ -14,6 +14,8 @@ COMMAND_MODULES = [
     "replay",
     "record",
     "make_data",
+    "train",
+    "train_decoder",
     "eval",
 ]
 

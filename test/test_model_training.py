@@ -1,0 +1,88 @@
+"""Training loop and the `train` / `train-decoder` sub-commands on a tiny in-test dataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vljepa_ros.errors import CheckpointError
+from vljepa_ros.model.checkpoint import load_model, model_id
+from vljepa_ros.model.config import get_preset
+from vljepa_ros.model.training import ListSource, TrainSettings, parameter_groups, train
+from vljepa_ros.model.vljepa import new_model
+
+ANSWERS = ["pick up the red cube", "push the blue ball left", "place the green triangle", "the arm is idle"]
+
+
+@dataclass
+class Example:
+    frames: np.ndarray
+    query: str
+    answer: str
+    kind: str = "caption"
+
+
+def tiny_examples(count: int = 24) -> list[Example]:
+    rng = np.random.default_rng(0)
+    examples = []
+    for i in range(count):
+        frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+        frames[..., i % 3] = 60 + 60 * (i % 4)  # the answer is visible in the colour
+        frames += rng.integers(0, 20, frames.shape, dtype=np.uint8)
+        examples.append(Example(frames, "What is happening?", ANSWERS[i % 4]))
+    return examples
+
+
+def test_parameter_groups_follow_the_config() -> None:
+    model = new_model(get_preset("tiny"), ANSWERS)
+    settings = TrainSettings(steps=1, learning_rate=1e-3)
+    names = {g["name"]: g["lr"] for g in parameter_groups(model, settings)}
+    assert names["x_encoder.decay"] == 1e-3  # tiny trains its X-encoder
+    frozen = new_model(get_preset("tiny").replace(freeze_x_encoder=True, y_encoder_lr_multiplier=0.05), ANSWERS)
+    names = {g["name"]: g["lr"] for g in parameter_groups(frozen, settings)}
+    assert not any(n.startswith("x_encoder") for n in names)
+    assert names["y_encoder.decay"] == pytest.approx(5e-5)
+    assert not any(p.requires_grad for p in frozen.x_encoder.parameters())
+    frozen.train()
+    assert not frozen.x_encoder.training and frozen.predictor.training
+
+
+def test_train_checkpoints_and_resumes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = new_model(get_preset("tiny"), ANSWERS + ["What is happening?"])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    settings = TrainSettings(steps=6, batch_size=8, warmup_steps=2, checkpoint_every=3, progress=False)
+    result = train(model, ListSource(tiny_examples()), settings, out_dir=tmp_path, text_bank=ANSWERS)
+    assert result.steps_done == 6 and len(result.losses) == 6 and np.isfinite(result.losses).all()
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model_id(tmp_path) == model_id(model)
+    assert (tmp_path / "training_state" / "state.pt").exists()
+
+    resumed = load_model(tmp_path)
+    settings.steps = 9
+    result = train(resumed, ListSource(tiny_examples()), settings, out_dir=tmp_path, resume=True)
+    assert result.start_step == 6 and len(result.losses) == 9
+    assert torch.load(tmp_path / "training_state" / "state.pt", weights_only=True)["step"] == 9
+    with pytest.raises(CheckpointError, match="state.pt"):
+        train(resumed, ListSource(tiny_examples()), settings, out_dir=tmp_path / "elsewhere", resume=True)
+
+
+def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
+    from vljepa_ros.cli import main
+    from vljepa_ros.world.dataset import save_examples
+
+    data = tmp_path / "train.npz"
+    save_examples(data, tiny_examples())
+    out = tmp_path / "model"
+    assert main(["train", "--preset", "tiny", "--data", str(data), "--steps", "4", "--batch-size", "8",
+                 "--out", str(out), "--warmup-steps", "1", "--checkpoint-every", "2"]) == 0
+    assert (out / "model.safetensors").exists() and (out / "text_bank.json").exists()
+    assert main(["train", "--preset", "tiny", "--data", str(data), "--steps", "6", "--batch-size", "8",
+                 "--out", str(out), "--resume"]) == 0
+    assert main(["train-decoder", "--model", str(out), "--steps", "3", "--batch-size", "4",
+                 "--data", str(data), "--predicted", "8"]) == 0
+    assert (out / "decoder" / "model.safetensors").exists()
+    assert load_model(out).config.name == "tiny"

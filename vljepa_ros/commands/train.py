@@ -1,0 +1,96 @@
+"""`vljepa-ros train`: train a VL-JEPA model with bidirectional InfoNCE on (clip, query, answer) examples.
+
+    vljepa-ros train --preset small --data tabletop --steps 1500 --batch-size 32 --out models/small
+    vljepa-ros train --preset small --data train.npz --steps 500 --out /tmp/run --resume
+    vljepa-ros train --preset paper --vjepa2-dir V --llama-dir L --gemma-dir G --data train.npz --out DIR
+
+--data is "tabletop" (examples generated on the fly from training seeds of the tabletop world) or a .npz
+written by `vljepa-ros make-data --examples`. The output directory is a complete model directory
+(config.json, model.safetensors, tokenizers, text_bank.json) plus training_state/ for --resume.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a VL-JEPA model (bidirectional InfoNCE) on clip/query/answer examples",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small", choices=("paper", "small", "mid", "tiny"),
+                        help="model preset (default: small)")
+    parser.add_argument("--data", default="tabletop", help='"tabletop" or a path to an examples .npz (default: tabletop)')
+    parser.add_argument("--steps", type=int, required=True, help="total optimizer steps (including resumed ones)")
+    parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write (checkpoints go here too)")
+    parser.add_argument("--resume", action="store_true", help="continue from --out's training_state/")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    parser.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps (default: 100)")
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default: 200)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    components = parser.add_argument_group("paper preset: start from local component checkpoints (HF layout)")
+    components.add_argument("--vjepa2-dir", type=Path, help="V-JEPA 2 directory (VJEPA2Model)")
+    components.add_argument("--llama-dir", type=Path, help="Llama-3.2-1B directory (+ tokenizer)")
+    components.add_argument("--gemma-dir", type=Path, help="EmbeddingGemma-300M directory (+ tokenizer)")
+    components.add_argument("--heads", type=Path, default=None, help="heads .safetensors (default: fresh heads)")
+    components.add_argument("--predictor-layers", type=int, default=8, help="last N Llama layers (default: 8)")
+    parser.set_defaults(func=run)
+
+
+def _answer_bank(texts: list[str], queries: set[str]) -> list[str]:
+    return sorted(set(texts) - queries)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from vljepa_ros.model.checkpoint import build_from_components, load_model
+    from vljepa_ros.model.config import get_preset
+    from vljepa_ros.model.training import ListSource, TabletopSource, TrainSettings, train
+    from vljepa_ros.model.vljepa import new_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    config = get_preset(args.preset)
+
+    # Data, and the texts the word tokenizer and the retrieval bank are built from.
+    if args.data == "tabletop":
+        from vljepa_ros.world import dataset, tabletop
+
+        source = TabletopSource(config.frames_per_clip, config.image_size, seed=args.seed)
+        corpus = dataset.text_corpus()
+        bank = _answer_bank(corpus, set(tabletop.QUESTIONS.values()) | {dataset.CAPTION_QUERY, dataset.ACTION_QUERY})
+    else:
+        from vljepa_ros.world import dataset
+
+        examples = dataset.load_examples(args.data)
+        source = ListSource(examples, seed=args.seed)
+        answers = sorted({e.answer for e in examples})
+        corpus = answers + sorted({e.query for e in examples})
+        bank = answers
+
+    if args.resume:
+        model = load_model(args.out, device=args.device)
+        print(f"resuming {args.out}")
+    elif args.preset == "paper":
+        if not (args.vjepa2_dir and args.llama_dir and args.gemma_dir):
+            raise SystemExit("train --preset paper needs --vjepa2-dir, --llama-dir and --gemma-dir")
+        model = build_from_components(args.vjepa2_dir, args.llama_dir, args.gemma_dir, args.heads,
+                                      predictor_layers=args.predictor_layers)
+    else:
+        model = new_model(config, corpus)
+    model.to(args.device)
+    counts = model.component_parameter_counts()
+    print(f"preset {model.config.name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
+          + f" (X-encoder {'frozen' if model.config.freeze_x_encoder else 'trained'})")
+
+    settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+                             warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    result = train(model, source, settings, out_dir=args.out, resume=args.resume, text_bank=bank)
+    print(f"trained steps {result.start_step}->{result.steps_done} in {result.wall_time_s:.0f} s; "
+          f"mean loss of the last 50 steps {result.final_loss:.4f}; model in {args.out}")
+    return 0

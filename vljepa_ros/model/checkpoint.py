@@ -1,0 +1,356 @@
+"""Save, load and assemble VL-JEPA checkpoints.
+
+A model directory:
+    config.json          VLJepaConfig
+    model.safetensors    every weight of VLJepa (X-encoder, predictor, Y-encoder)
+    query_tokenizer/     tokenizer of the predictor's query (Llama 3 in the paper preset)
+    text_tokenizer/      tokenizer of the Y-encoder (Gemma in the paper preset)
+    text_bank.json       optional: caption bank of the RetrievalDecoder
+    decoder/             optional: the PrefixDecoder (see y_decoder.py)
+
+build_from_components() assembles the paper model from the public component checkpoints in Hugging
+Face layout (V-JEPA 2, Llama-3.2-1B of which the last N layers are kept, EmbeddingGemma) plus a heads
+file holding the parts VL-JEPA trains from scratch (visual projection, output projection, Y head).
+Every problem is a CheckpointError naming the file at fault.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+from transformers import Gemma3TextConfig, LlamaConfig, VJEPA2Config
+
+from ..errors import CheckpointError
+from .config import VLJepaConfig, get_preset
+from .tokenizer import FixedLengthTokenizer, load_hf_tokenizer
+from .vljepa import VLJepa
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+QUERY_TOKENIZER_DIR = "query_tokenizer"
+TEXT_TOKENIZER_DIR = "text_tokenizer"
+TEXT_BANK_FILE = "text_bank.json"
+DECODER_DIR = "decoder"
+# Parts VL-JEPA adds on top of the pretrained components; they live in the heads file.
+HEAD_KEYS = (
+    "predictor.visual_proj.weight",
+    "predictor.visual_proj.bias",
+    "predictor.out_proj.weight",
+    "predictor.out_proj.bias",
+    "y_encoder.head.weight",
+    "y_encoder.head.bias",
+)
+
+
+# ---- whole-model checkpoints ------------------------------------------------------------------------
+
+
+def _state_tensors(model: VLJepa) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+
+
+def _weights_bytes(model: VLJepa) -> bytes:
+    # One metadata key only: safetensors stores metadata as a hash map, whose order is not stable.
+    return safetensors.torch.save(_state_tensors(model), metadata={"format": "pt"})
+
+
+def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and raw bytes in name order (independent of file layout)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None = None) -> Path:
+    """Write config, weights and both tokenizers; an existing decoder/ in `directory` is left as it is."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.config.save(directory / CONFIG_FILE)
+    # Write then rename, so a crash mid-save never leaves a truncated weights file behind.
+    partial = directory / (WEIGHTS_FILE + ".partial")
+    partial.write_bytes(_weights_bytes(model))
+    partial.replace(directory / WEIGHTS_FILE)
+    model.query_tokenizer.save(directory / QUERY_TOKENIZER_DIR)
+    model.text_tokenizer.save(directory / TEXT_TOKENIZER_DIR)
+    if text_bank is not None:
+        save_text_bank(directory, text_bank)
+    return directory
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise CheckpointError(f"missing checkpoint file: {path}")
+    return path
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    _require(path)
+    try:
+        return safetensors.torch.load_file(str(path))
+    except Exception as error:  # safetensors raises several types for truncated/corrupt files
+        raise CheckpointError(f"cannot read {path}: {error}") from error
+
+
+def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: Path) -> None:
+    """Raise CheckpointError naming `source` when keys or shapes differ from the model's."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = [
+        f"{key}: file {tuple(found[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in sorted(set(expected) & set(found))
+        if tuple(found[key].shape) != tuple(expected[key].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
+    if wrong:
+        problems.append(f"wrong shapes: {wrong[:3]}")
+    if problems:
+        raise CheckpointError(f"{source} does not match the model config: " + "; ".join(problems))
+
+
+def load_config(directory: str | Path) -> VLJepaConfig:
+    path = _require(Path(directory) / CONFIG_FILE)
+    try:
+        return VLJepaConfig.load(path)
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"invalid model config {path}: {error}") from error
+
+
+def _load_tokenizer(directory: Path, max_length: int) -> FixedLengthTokenizer:
+    if not directory.is_dir():
+        raise CheckpointError(f"missing tokenizer directory: {directory}")
+    try:
+        return FixedLengthTokenizer.load(directory, max_length)
+    except Exception as error:
+        raise CheckpointError(f"cannot load tokenizer {directory}: {error}") from error
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> VLJepa:
+    """Load a model saved by save_model; weights are restored exactly (bitwise)."""
+    directory = Path(directory)
+    config = load_config(directory)
+    weights = read_safetensors(directory / WEIGHTS_FILE)
+    query_tokenizer = _load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
+    text_tokenizer = _load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
+    try:
+        model = VLJepa(config, query_tokenizer, text_tokenizer)
+    except ValueError as error:
+        raise CheckpointError(f"{directory / CONFIG_FILE} does not match its tokenizers: {error}") from error
+    check_state_dict(model.state_dict(), weights, directory / WEIGHTS_FILE)
+    model.load_state_dict(weights, strict=True)
+    return model.to(device).eval()
+
+
+def model_id(model_or_directory: VLJepa | str | Path) -> str:
+    """'<preset>-<first 8 hex of weights_digest>': the same id for a model and its saved directory."""
+    if isinstance(model_or_directory, VLJepa):
+        name, digest = model_or_directory.config.name, weights_digest(_state_tensors(model_or_directory))
+    else:
+        directory = Path(model_or_directory)
+        name = load_config(directory).name
+        digest = weights_digest(read_safetensors(directory / WEIGHTS_FILE))
+    return f"{name}-{digest[:8]}"
+
+
+def save_text_bank(directory: str | Path, texts: list[str]) -> None:
+    (Path(directory) / TEXT_BANK_FILE).write_text(json.dumps({"texts": list(texts)}, indent=1) + "\n")
+
+
+def load_text_bank(directory: str | Path) -> list[str]:
+    path = _require(Path(directory) / TEXT_BANK_FILE)
+    try:
+        texts = json.loads(path.read_text())["texts"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"invalid text bank {path}: {error}") from error
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise CheckpointError(f"invalid text bank {path}: 'texts' must be a list of strings")
+    return texts
+
+
+# ---- assembling the paper model from component checkpoints -------------------------------------------
+
+_LLAMA_KEYS = (
+    "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size",
+    "max_position_embeddings", "rms_norm_eps", "rope_parameters", "hidden_act", "attention_bias", "mlp_bias",
+    "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range",
+)  # fmt: skip
+_GEMMA_KEYS = (
+    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+    "head_dim", "query_pre_attn_scalar", "vocab_size", "max_position_embeddings", "sliding_window", "layer_types",
+    "rope_parameters", "hidden_activation", "rms_norm_eps", "final_logit_softcapping", "attn_logit_softcapping",
+    "attention_bias", "use_bidirectional_attention", "pad_token_id", "bos_token_id", "eos_token_id",
+    "initializer_range",
+)  # fmt: skip
+_VJEPA2_KEYS = (
+    "patch_size", "crop_size", "frames_per_clip", "tubelet_size", "hidden_size", "in_chans", "num_attention_heads",
+    "num_hidden_layers", "drop_path_rate", "mlp_ratio", "layer_norm_eps", "qkv_bias", "hidden_act",
+    "initializer_range", "pred_hidden_size", "pred_num_attention_heads", "pred_num_hidden_layers",
+    "pred_num_mask_tokens", "pred_mlp_ratio",
+)  # fmt: skip
+
+
+def _read_hf_config(config_class: Any, directory: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    path = _require(directory / CONFIG_FILE)
+    try:
+        config = config_class.from_pretrained(str(directory), local_files_only=True)
+    except Exception as error:
+        raise CheckpointError(f"invalid component config {path}: {error}") from error
+    data = config.to_dict()  # to_dict undoes load-time conversions (e.g. Gemma's halved sliding window)
+    return {key: data[key] for key in keys if key in data}
+
+
+def _read_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors, or the shards listed in model.safetensors.index.json."""
+    single = directory / WEIGHTS_FILE
+    index = directory / "model.safetensors.index.json"
+    if single.exists():
+        return read_safetensors(single)
+    if index.exists():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError) as error:
+            raise CheckpointError(f"invalid shard index {index}: {error}") from error
+        weights: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            weights.update(read_safetensors(directory / shard))
+        return weights
+    raise CheckpointError(f"missing checkpoint file: {single} (and no {index.name})")
+
+
+def _strip_prefix(weights: dict[str, torch.Tensor], roots: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Keep tensors under `roots` ('layers', ...) with any model prefix removed, so LlamaModel,
+    LlamaForCausalLM ('model.') and multimodal wrappers all map to the same names; drops lm_head."""
+    stripped = {}
+    for key, tensor in weights.items():
+        for prefix in ("", "model.", "language_model.model.", "model.language_model."):
+            if key.startswith(prefix) and key[len(prefix) :].split(".")[0] in roots:
+                stripped[key[len(prefix) :]] = tensor
+                break
+    return stripped
+
+
+def _dense_layers(gemma_dir: Path) -> list[Path]:
+    """sentence-transformers Dense modules (2_Dense/, 3_Dense/ in EmbeddingGemma), in pipeline order."""
+    dense = [p for p in gemma_dir.iterdir() if p.is_dir() and re.fullmatch(r"\d+_Dense", p.name)]
+    return sorted(dense, key=lambda p: int(p.name.split("_")[0]))
+
+
+def build_from_components(
+    vjepa2_dir: str | Path,
+    llama_dir: str | Path,
+    gemma_dir: str | Path,
+    heads_file: str | Path | None,
+    predictor_layers: int = 8,
+    base_config: VLJepaConfig | None = None,
+) -> VLJepa:
+    """Assemble VL-JEPA from Hugging Face component directories.
+
+    vjepa2_dir: VJEPA2Model (config.json + model.safetensors); V-JEPA's own predictor weights are ignored.
+    llama_dir:  LlamaModel or LlamaForCausalLM + its tokenizer; the LAST `predictor_layers` layers, the final
+                norm and the embedding table become the predictor.
+    gemma_dir:  Gemma3TextModel (EmbeddingGemma) + its tokenizer (+ N_Dense/ modules if present).
+    heads_file: safetensors with HEAD_KEYS (a trained VL-JEPA's new layers); None = freshly initialised heads,
+                the starting point for training.
+    base_config: supplies the non-component settings (shared_dim, token lengths, frames, ...); default "paper".
+    """
+    vjepa2_dir, llama_dir, gemma_dir = Path(vjepa2_dir), Path(llama_dir), Path(gemma_dir)
+    base = base_config or get_preset("paper")
+
+    x_encoder = _read_hf_config(VJEPA2Config, vjepa2_dir, _VJEPA2_KEYS)
+    llama = _read_hf_config(LlamaConfig, llama_dir, _LLAMA_KEYS + ("num_hidden_layers",))
+    gemma = _read_hf_config(Gemma3TextConfig, gemma_dir, _GEMMA_KEYS)
+    total_layers = int(llama.pop("num_hidden_layers"))
+    if not 1 <= predictor_layers <= total_layers:
+        raise CheckpointError(
+            f"{llama_dir / CONFIG_FILE}: asked for the last {predictor_layers} layers of a {total_layers}-layer model"
+        )
+    llama["num_layers"] = predictor_layers
+    gemma["use_bidirectional_attention"] = True
+
+    dense_dirs = _dense_layers(gemma_dir)
+    dense_weights = [read_safetensors(d / WEIGHTS_FILE) for d in dense_dirs]
+    for path, weights in zip(dense_dirs, dense_weights):
+        if "linear.weight" not in weights:
+            raise CheckpointError(f"{path / WEIGHTS_FILE} has no 'linear.weight'")
+    heads = read_safetensors(Path(heads_file)) if heads_file is not None else None
+    shared_dim = int(heads["predictor.out_proj.weight"].shape[0]) if heads and "predictor.out_proj.weight" in heads else base.shared_dim
+
+    try:
+        config = base.replace(
+            name=base.name,
+            image_size=int(x_encoder["crop_size"]),
+            patch_size=int(x_encoder["patch_size"]),
+            tubelet_size=int(x_encoder["tubelet_size"]),
+            x_encoder=x_encoder,
+            predictor=llama,
+            y_encoder=gemma,
+            y_dense_dims=[int(w["linear.weight"].shape[0]) for w in dense_weights],
+            shared_dim=shared_dim,
+        )
+    except ValueError as error:
+        raise CheckpointError(f"component configs in {vjepa2_dir} / {llama_dir} / {gemma_dir} disagree: {error}") from error
+
+    query_tokenizer = _load_tokenizer(llama_dir, config.query_max_tokens)
+    text_tokenizer = _load_tokenizer(gemma_dir, config.text_max_tokens)
+    try:
+        model = VLJepa(config, query_tokenizer, text_tokenizer)
+    except ValueError as error:
+        raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
+    expected = model.state_dict()
+
+    def load_part(prefix: str, found: dict[str, torch.Tensor], source: Path) -> None:
+        part_expected = {k[len(prefix) :]: v for k, v in expected.items() if k.startswith(prefix)}
+        check_state_dict(part_expected, found, source)
+        for key, tensor in found.items():
+            expected[prefix + key].copy_(tensor)
+
+    # X-encoder: the encoder half of VJEPA2Model.
+    vjepa_weights = _read_hf_weights(vjepa2_dir)
+    encoder = {k: v for k, v in vjepa_weights.items() if k.startswith("encoder.")}
+    load_part("x_encoder.vjepa2.", encoder, vjepa2_dir / WEIGHTS_FILE)
+
+    # Predictor: the last `predictor_layers` Llama layers, renumbered from 0, plus final norm and embeddings.
+    llama_weights = _strip_prefix(_read_hf_weights(llama_dir), ("layers", "embed_tokens", "norm"))
+    first = total_layers - predictor_layers
+    predictor: dict[str, torch.Tensor] = {}
+    for key, tensor in llama_weights.items():
+        if key.startswith("layers."):
+            index = int(key.split(".")[1])
+            if index >= first:
+                predictor[f"layers.{index - first}." + key.split(".", 2)[2]] = tensor
+        else:
+            predictor[key] = tensor
+    pretrained_keys = [k for k in expected if k.startswith("predictor.") and k not in HEAD_KEYS]
+    check_state_dict({k[len("predictor.") :]: expected[k] for k in pretrained_keys}, predictor, llama_dir / WEIGHTS_FILE)
+    for key, tensor in predictor.items():
+        expected["predictor." + key].copy_(tensor)
+
+    # Y-encoder: the Gemma 3 text model, then EmbeddingGemma's Dense modules.
+    gemma_weights = _strip_prefix(_read_hf_weights(gemma_dir), ("layers", "embed_tokens", "norm"))
+    load_part("y_encoder.gemma.", gemma_weights, gemma_dir / WEIGHTS_FILE)
+    for index, (path, weights) in enumerate(zip(dense_dirs, dense_weights)):
+        load_part(f"y_encoder.dense.{index}.", {"weight": weights["linear.weight"]}, path / WEIGHTS_FILE)
+
+    if heads is not None:
+        check_state_dict({k: expected[k] for k in HEAD_KEYS}, heads, Path(heads_file))
+        for key in HEAD_KEYS:
+            expected[key].copy_(heads[key])
+    return model.eval()
+
+
+def save_heads(model: VLJepa, path: str | Path) -> None:
+    """Write the layers VL-JEPA trains from scratch (the heads file of build_from_components)."""
+    state = model.state_dict()
+    safetensors.torch.save_file({k: state[k].detach().cpu().contiguous() for k in HEAD_KEYS}, str(path))

@@ -1,0 +1,43 @@
+"""Bidirectional InfoNCE between predicted and target embeddings (the VL-JEPA training loss).
+
+logits = pred @ target.T / temperature; cross-entropy along rows (prediction -> text) and along columns
+(text -> prediction), averaged. With B distinct items the loss is log(B) at chance and 0 when perfect.
+
+Duplicate answers: in a batch from a small synthetic world several items often share the same answer
+text ("pick up the red cube"). Their targets are identical, so treating them as negatives would push a
+prediction away from its own correct answer. We EXCLUDE such pairs: off-diagonal logits whose answers
+match (same group id) are masked to -inf in both directions, leaving each row one positive (its own
+item) and only truly different answers as negatives.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    temperature: float = 0.07,
+    answer_groups: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """pred, target: (B, D) (normalised inside); answer_groups: (B,) ints, equal = same answer text."""
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be (B, D)")
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    pred = F.normalize(pred.float(), dim=-1)
+    target = F.normalize(target.float(), dim=-1)
+    logits = pred @ target.T / temperature
+    if answer_groups is not None:
+        same_answer = answer_groups[:, None] == answer_groups[None, :]
+        not_self = ~torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(same_answer & not_self, float("-inf"))
+    labels = torch.arange(len(logits), device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def answer_group_ids(answers: list[str]) -> torch.Tensor:
+    """Group ids for info_nce: equal strings (after whitespace/case normalisation) get the same id."""
+    ids: dict[str, int] = {}
+    return torch.tensor([ids.setdefault(" ".join(a.lower().split()), len(ids)) for a in answers], dtype=torch.long)

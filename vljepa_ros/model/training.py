@@ -1,0 +1,235 @@
+"""Training loop of `vljepa-ros train`: (clip, query, answer) examples -> bidirectional InfoNCE.
+
+AdamW with three parameter groups: X-encoder (only when config.freeze_x_encoder is False), predictor,
+and Y-encoder at lr x config.y_encoder_lr_multiplier (paper 0.05 for the pretrained EmbeddingGemma; the
+from-scratch small presets use 1.0). Linear warm-up then cosine decay. A checkpoint (the model
+directory itself plus training_state/ with optimizer, scheduler and step) is written every
+`checkpoint_every` steps and at the end; `resume=True` continues from it. Resumed runs draw fresh
+data seeded by (seed, step), so they are deterministic but not bit-identical to an uninterrupted run.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import CheckpointError
+from .checkpoint import save_model
+from .loss import answer_group_ids, info_nce
+from .vljepa import VLJepa
+
+TRAINING_STATE_DIR = "training_state"
+
+
+class ExampleLike(Protocol):
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    query: str
+    answer: str
+
+
+class ExampleSource(Protocol):
+    def batch(self, size: int) -> list[ExampleLike]: ...
+    def reseed(self, seed: int) -> None: ...
+
+
+class ListSource:
+    """Uniform sampling (with reshuffling epochs) from examples held in memory, e.g. a saved .npz."""
+
+    def __init__(self, examples: Sequence[ExampleLike], seed: int = 0) -> None:
+        if len(examples) == 0:
+            raise ValueError("the training set is empty")
+        self.examples = list(examples)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.order: list[int] = []
+
+    def batch(self, size: int) -> list[ExampleLike]:
+        picked = []
+        while len(picked) < size:
+            if not self.order:
+                self.order = list(range(len(self.examples)))
+                self.rng.shuffle(self.order)
+            picked.append(self.examples[self.order.pop()])
+        return picked
+
+
+class TabletopSource:
+    """Examples generated on the fly from tabletop training seeds (below the world's held-out range).
+
+    Chunks of `chunk` examples come from consecutive world seeds, are shuffled, and each example is used once.
+    """
+
+    def __init__(self, frames_per_clip: int, image_size: int, seed: int = 0, chunk: int = 512) -> None:
+        from vljepa_ros.world import dataset
+
+        self.dataset = dataset
+        self.frames_per_clip, self.image_size, self.chunk = frames_per_clip, image_size, chunk
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.next_world_seed = seed % self.dataset.HELD_OUT_SEED_START
+        self.rng = random.Random(seed)
+        self.pending: list[ExampleLike] = []
+
+    def batch(self, size: int) -> list[ExampleLike]:
+        while len(self.pending) < size:
+            world_seed = self.next_world_seed
+            assert not self.dataset.is_held_out_seed(world_seed)
+            self.next_world_seed = (world_seed + 1) % self.dataset.HELD_OUT_SEED_START
+            chunk = self.dataset.generate_examples(world_seed, self.chunk, self.frames_per_clip, self.image_size)
+            self.rng.shuffle(chunk)
+            self.pending += chunk
+        picked, self.pending = self.pending[:size], self.pending[size:]
+        return picked
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    min_lr_fraction: float = 0.05
+    grad_clip: float = 1.0
+    checkpoint_every: int = 200
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    steps_done: int
+    start_step: int
+    losses: list[float] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+    @property
+    def final_loss(self) -> float:
+        tail = self.losses[-50:]
+        return float(np.mean(tail)) if tail else float("nan")
+
+
+def make_batch(model: VLJepa, examples: Sequence[ExampleLike]) -> dict[str, torch.Tensor]:
+    """Preprocess exactly as inference does (fill_clip + preprocess_frames) and tokenize."""
+    pixels = model.prepare_clips([e.frames for e in examples])
+    query_ids, query_mask = model.query_tokenizer([e.query for e in examples])
+    text_ids, text_mask = model.text_tokenizer([e.answer for e in examples])
+    device = model.device
+    return {
+        "pixel_values": pixels,
+        "query_ids": query_ids.to(device),
+        "query_mask": query_mask.to(device),
+        "text_ids": text_ids.to(device),
+        "text_mask": text_mask.to(device),
+        "answer_groups": answer_group_ids([e.answer for e in examples]).to(device),
+    }
+
+
+def parameter_groups(model: VLJepa, settings: TrainSettings) -> list[dict]:
+    """X-encoder (if trainable), predictor, Y-encoder (lr x multiplier); no weight decay on 1-D tensors."""
+    groups = []
+    parts = [("predictor", model.predictor, 1.0), ("y_encoder", model.y_encoder, model.config.y_encoder_lr_multiplier)]
+    if not model.config.freeze_x_encoder:
+        parts.insert(0, ("x_encoder", model.x_encoder, 1.0))
+    for name, module, multiplier in parts:
+        params = [p for p in module.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        lr = settings.learning_rate * multiplier
+        groups.append({"name": f"{name}.decay", "params": decay, "lr": lr, "weight_decay": settings.weight_decay})
+        groups.append({"name": f"{name}.no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
+
+
+def lr_factor(step: int, settings: TrainSettings) -> float:
+    if step < settings.warmup_steps:
+        return (step + 1) / settings.warmup_steps
+    progress = (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return settings.min_lr_fraction + (1.0 - settings.min_lr_fraction) * cosine
+
+
+def save_training_state(directory: Path, optimizer, scheduler, step: int, losses: list[float]) -> None:
+    state_dir = directory / TRAINING_STATE_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
+    partial = state_dir / "state.pt.partial"
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step, "losses": losses},
+        partial,
+    )
+    partial.replace(state_dir / "state.pt")
+
+
+def load_training_state(directory: Path) -> dict:
+    path = directory / TRAINING_STATE_DIR / "state.pt"
+    if not path.exists():
+        raise CheckpointError(f"cannot resume: missing {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"cannot resume: unreadable {path}: {error}") from error
+
+
+def train(
+    model: VLJepa,
+    source: ExampleSource,
+    settings: TrainSettings,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    text_bank: list[str] | None = None,
+) -> TrainResult:
+    """Train `model` in place. With out_dir, checkpoints go there; resume=True continues from its state."""
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and out is None:
+        raise ValueError("resume needs out_dir")
+    torch.manual_seed(settings.seed)
+    model.train()
+    optimizer = torch.optim.AdamW(parameter_groups(model, settings), lr=settings.learning_rate, betas=(0.9, 0.98))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, settings))
+    start_step, losses = 0, []
+    if resume:
+        state = load_training_state(out)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_step, losses = int(state["step"]), list(state["losses"])
+        torch.manual_seed(settings.seed * 1_000_003 + start_step)
+    source.reseed(settings.seed * 1_000_003 + start_step)
+
+    def checkpoint(step: int) -> None:
+        if out is not None:
+            save_model(model, out, text_bank=text_bank)
+            save_training_state(out, optimizer, scheduler, step, losses)
+
+    started = time.monotonic()
+    bar = tqdm(range(start_step, settings.steps), desc="train", disable=not settings.progress, initial=start_step,
+               total=settings.steps)
+    for step in bar:
+        batch = make_batch(model, source.batch(settings.batch_size))
+        groups = batch.pop("answer_groups")
+        pred, target = model(**batch)
+        loss = info_nce(pred, target, model.config.temperature, answer_groups=groups)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], settings.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        if step % 10 == 0 or step == settings.steps - 1:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        if settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
+            checkpoint(step + 1)
+    model.eval()
+    if settings.steps > start_step or not resume:
+        checkpoint(settings.steps)
+    return TrainResult(settings.steps, start_step, losses, time.monotonic() - started)

@@ -1,0 +1,110 @@
+"""X-encoder: V-JEPA 2's video ViT (transformers VJEPA2Model), encoder path only.
+
+VL-JEPA uses V-JEPA 2 ViT-L frozen: frames sampled uniformly at 256 px, an image repeated to fill the
+clip, tubelets of 2 x 16 x 16 -> (T/2) * 16 * 16 tokens of width 1024. V-JEPA 2's own masked-latent
+predictor is not part of VL-JEPA, so XEncoder drops it and parameter counts are the encoder's alone.
+
+`preprocess_frames` is the one preprocessing used for training and by every inference engine. It
+reproduces transformers' VJEPA2VideoProcessor: resize the shortest side to crop * 256 / 224 (bilinear,
+antialiased, uint8 result as torchvision gives for uint8 input), center crop, rescale 1/255, normalize
+with ImageNet mean/std.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import VJEPA2Config, VJEPA2Model
+
+from .config import VLJepaConfig
+
+
+def fill_clip(frames: np.ndarray | torch.Tensor, frames_per_clip: int) -> np.ndarray | torch.Tensor:
+    """Return exactly `frames_per_clip` frames from (T, H, W, 3): one image is repeated to fill the clip;
+    longer or shorter inputs are sampled at uniformly spaced indices (repeating frames when T is short)."""
+    if frames.ndim == 3:  # a single image (H, W, 3)
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[0] == 0:
+        raise ValueError(f"expected frames of shape (T, H, W, 3) with T >= 1, got {tuple(frames.shape)}")
+    count = frames.shape[0]
+    if count == frames_per_clip:
+        return frames
+    # Centres of equal-width bins over the input: the paper's "frames sampled uniformly".
+    indices = np.floor((np.arange(frames_per_clip) + 0.5) * count / frames_per_clip).astype(np.int64)
+    indices = np.clip(indices, 0, count - 1)
+    if isinstance(frames, torch.Tensor):
+        return frames[torch.from_numpy(indices)]
+    return frames[indices]
+
+
+def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) uint8 -> uint8 with the shortest side = size, as torchvision's resize on uint8 tensors."""
+    height, width = video.shape[-2:]
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(size * long / short)
+    new_size = (new_long, size) if width <= height else (size, new_long)
+    if (height, width) == new_size:
+        return video
+    if video.device.type == "cpu":
+        # CPU interpolate accepts uint8 for antialiased bilinear and rounds exactly as torchvision does.
+        return F.interpolate(video, size=new_size, mode="bilinear", antialias=True, align_corners=False)
+    resized = F.interpolate(video.float(), size=new_size, mode="bilinear", antialias=True, align_corners=False)
+    return resized.round().clamp(0, 255).to(torch.uint8)
+
+
+def _center_crop(video: torch.Tensor, crop: int) -> torch.Tensor:
+    height, width = video.shape[-2:]
+    if height < crop or width < crop:
+        pad_w, pad_h = max(crop - width, 0), max(crop - height, 0)
+        video = F.pad(video, (pad_w // 2, (pad_w + 1) // 2, pad_h // 2, (pad_h + 1) // 2))
+        height, width = video.shape[-2:]
+    top = int((height - crop) / 2.0)
+    left = int((width - crop) / 2.0)
+    return video[..., top : top + crop, left : left + crop]
+
+
+def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -> torch.Tensor:
+    """uint8 RGB frames (T, H, W, 3) or (B, T, H, W, 3) -> float32 (B, T, 3, S, S) ready for the X-encoder.
+
+    Does not change the frame count: call fill_clip first when T differs from config.frames_per_clip.
+    """
+    video = torch.as_tensor(frames)
+    if video.dtype != torch.uint8:
+        raise TypeError(f"frames must be uint8 RGB, got {video.dtype}")
+    if video.ndim == 4:
+        video = video[None]
+    if video.ndim != 5 or video.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3) or (B, T, H, W, 3) RGB, got {tuple(video.shape)}")
+    batch, count = video.shape[:2]
+    crop = config.image_size
+    video = video.reshape(batch * count, *video.shape[2:]).permute(0, 3, 1, 2).contiguous()
+    video = _resize_shortest_side(video, int(crop * 256 / 224))
+    video = _center_crop(video, crop)
+    mean = torch.tensor(config.image_mean, dtype=torch.float32, device=video.device).view(1, 3, 1, 1)
+    std = torch.tensor(config.image_std, dtype=torch.float32, device=video.device).view(1, 3, 1, 1)
+    pixels = (video.float() * (1.0 / 255.0) - mean) / std
+    return pixels.reshape(batch, count, 3, crop, crop)
+
+
+class XEncoder(nn.Module):
+    """Video clip (B, T, 3, S, S) -> visual tokens (B, (T / tubelet) * (S / patch)^2, hidden)."""
+
+    def __init__(self, config: VLJepaConfig) -> None:
+        super().__init__()
+        self.vjepa2 = VJEPA2Model(VJEPA2Config(**config.x_encoder))
+        self.vjepa2.predictor = None  # V-JEPA's masked-latent predictor is not part of VL-JEPA
+        self.hidden_size = self.vjepa2.config.hidden_size
+        self.frozen = bool(config.freeze_x_encoder)
+        if self.frozen:
+            self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "XEncoder":
+        # A frozen encoder stays in eval mode (no dropout / drop-path) even when the model trains.
+        return super().train(mode and not self.frozen)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if pixel_values.ndim != 5:
+            raise ValueError(f"pixel_values must be (B, T, 3, S, S), got {tuple(pixel_values.shape)}")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return self.vjepa2.get_vision_features(pixel_values)
