@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Renders the Meta-World data sets reproducibly (fixed seeds; byte-identical frames on EGL and OSMesa).
+#
+#   bash scripts/render_metaworld.sh            # both sets below
+#   bash scripts/render_metaworld.sh eval       # held-out eval stream  -> data/metaworld/eval (committed, ~4 MB)
+#   bash scripts/render_metaworld.sh train      # training stream       -> data/metaworld-train/ (git-ignored)
+#
+# Creates .venv-metaworld first if needed. Rendering is software OpenGL on the CPU: ~7-8 frames/s on 2 shared cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WHICH="${1:-all}"
+EVAL_SEED=1000000  # held-out seeds are >= 1,000,000 (vljepa_ros.world.dataset.HELD_OUT_SEED_START)
+TRAIN_SEED=0
+PY=.venv-metaworld/bin/python
+
+bash scripts/setup_metaworld_env.sh
+
+if [[ "$WHICH" == all || "$WHICH" == eval ]]; then
+  # Two episodes of each of the 13 tasks.
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$EVAL_SEED" --episodes 26 --name metaworld-eval \
+    --bag data/metaworld/eval --overwrite
+fi
+if [[ "$WHICH" == all || "$WHICH" == train ]]; then
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 48 --name metaworld-train \
+    --bag data/metaworld-train/train --npz data/metaworld-train/train.npz --overwrite
+fi
