@@ -24,7 +24,6 @@ import numpy as np
 import yaml
 
 DEMO_NAMESPACE = "vljepa"
-CAMERA_TOPIC = "/camera/image_raw"
 READY_DEADLINE_S = 120.0  # the node process imports torch and loads three models on 2 cores
 DRAIN_QUIET_S = 2.0  # after the last frame, wait until no embedding arrived for this long
 
@@ -56,13 +55,13 @@ def write_demo_config(config: Path, model_dir: Path | None, out: Path) -> Path:
     return path
 
 
-def start_pipeline(config: Path, log_path: Path) -> subprocess.Popen:
+def start_pipeline(config: Path, camera_topic: str, log_path: Path) -> subprocess.Popen:
     from vljepa_ros.paths import SOURCE_ROOT
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
     if (SOURCE_ROOT / "package.xml").is_file():  # a source checkout: run its code, not an older install
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "vljepa_ros.nodes.bringup", "--config", str(config),
-               "--image-topic", CAMERA_TOPIC, "--namespace", DEMO_NAMESPACE]
+               "--image-topic", camera_topic, "--namespace", DEMO_NAMESPACE]
     return subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -85,18 +84,28 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
     console = Console(quiet=quiet, highlight=False)
     out.mkdir(parents=True, exist_ok=True)
     demo_config = write_demo_config(config or default_config_file(), model_dir, out)
-    pipeline = start_pipeline(demo_config, out / "pipeline.log")
 
     context = Context()
     rclpy.init(context=context)
     node = rclpy.create_node("vljepa_demo", namespace=DEMO_NAMESPACE, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
+    # The bag's camera topic as recorded (CompressedImage goes out on <topic>/compressed); the
+    # perception and action nodes subscribe to both forms of it.
+    replayer = BagReplayer(node, bag, rate=rate, on_publish=lambda count, stamp_ns: on_publish(stamp_ns),
+                           wait_for_subscribers=2)
+    camera_topic = replayer.output_topic.removesuffix("/compressed")
+    pipeline = start_pipeline(demo_config, camera_topic, out / "pipeline.log")
     result = DemoResult(summary={})
     diagnostics: dict[str, dict[str, str]] = {}
     publish_times: dict[int, float] = {}  # frame stamp -> monotonic publish time (latency reference)
     latencies: list[float] = []
     first_stamp_ns: list[int] = []
+
+    def on_publish(stamp_ns: int) -> None:  # called by the replay thread after each frame
+        publish_times[stamp_ns] = time.monotonic()
+        if not first_stamp_ns:
+            first_stamp_ns.append(stamp_ns)
 
     def on_diagnostics(message: DiagnosticArray) -> None:
         for status in message.status:
@@ -148,17 +157,6 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
                                        f"see {out / 'pipeline.log'}")
                 executor.spin_once(timeout_sec=0.1)
 
-        def on_publish(count: int, stamp_ns: int) -> None:
-            publish_times[stamp_ns] = time.monotonic()
-            if not first_stamp_ns:
-                first_stamp_ns.append(stamp_ns)
-
-        replayer = BagReplayer(node, bag, output_topic=CAMERA_TOPIC, rate=rate, on_publish=on_publish,
-                               wait_for_subscribers=2)
-        if replayer.message_type.endswith("CompressedImage"):
-            node.destroy_publisher(replayer.publisher)
-            replayer = BagReplayer(node, bag, output_topic=f"{CAMERA_TOPIC}/compressed", rate=rate,
-                                   on_publish=on_publish, wait_for_subscribers=2)
         with Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
                       TextColumn("{task.fields[embeddings]} embeddings, {task.fields[events]} events"),
                       TimeRemainingColumn(), console=console, transient=True) as progress:
