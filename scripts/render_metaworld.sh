@@ -17,11 +17,11 @@ PY=.venv-metaworld/bin/python
 bash scripts/setup_metaworld_env.sh
 
 if [[ "$WHICH" == all || "$WHICH" == eval ]]; then
-  # Two episodes of each of the 13 tasks.
-  "$PY" -m vljepa_ros.world.metaworld_render --seed "$EVAL_SEED" --episodes 26 --name metaworld-eval \
+  # Two episodes of each of the 14 tasks (~740 frames, ~4.5 MB).
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$EVAL_SEED" --episodes 28 --name metaworld-eval \
     --bag data/metaworld/eval --overwrite
 fi
 if [[ "$WHICH" == all || "$WHICH" == train ]]; then
-  "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 48 --name metaworld-train \
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 42 --name metaworld-train \
     --bag data/metaworld-train/train --npz data/metaworld-train/train.npz --overwrite
 fi
