@@ -28,7 +28,8 @@ basketball-v3, fail when slowed, and in door-close-v3 / coffee-button-v3 the obj
 the contact rule. pick-place-v3 runs at 0.35 (its expert misses the puck more often at 0.25).
 
 Usage (inside .venv-metaworld, from the repository root):
-  .venv-metaworld/bin/python -m vljepa_ros.world.metaworld_render --bag data/metaworld/eval --seed 1000000 --episodes 20
+  .venv-metaworld/bin/python -m vljepa_ros.world.metaworld_render --bag data/metaworld/eval --seed 1000000 --episodes 28
+  (scripts/render_metaworld.sh renders the committed eval bag and the git-ignored training stream.)
 """
 from __future__ import annotations
 
@@ -252,7 +253,8 @@ def choose_gl_backend() -> str:
 
 
 class MetaWorldRenderer:
-    """Renders episodes of Meta-World tasks with their scripted experts. Owns MuJoCo; use as a context manager."""
+    """Renders episodes of Meta-World tasks with their scripted experts (each episode opens and closes its own
+    simulator and GL context, so nothing leaks between episodes)."""
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE):
         backend = choose_gl_backend()
@@ -268,12 +270,6 @@ class MetaWorldRenderer:
         self._env_classes = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
         self._policies = ENV_POLICY_MAP
         self.discarded_attempts = 0
-
-    def __enter__(self) -> MetaWorldRenderer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
 
     def _camera(self):
         camera = self._mujoco.MjvCamera()
@@ -478,7 +474,8 @@ def render_stream(seed: int, episode_count: int, task_names: list[str] | None = 
         raise WorldDataError(f"unknown Meta-World tasks {unknown}; available: {sorted(TASKS)}")
     episodes: list[EpisodeRender] = []
     started = time.perf_counter()
-    with warnings.catch_warnings(), MetaWorldRenderer(image_size) as renderer:
+    renderer = MetaWorldRenderer(image_size)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the experts warn about clipped gains on every step
         for episode_index, env_name in enumerate(task_order(seed, episode_count, task_names)):
             episodes.append(renderer.render_task_episode(env_name, seed, episode_index))
@@ -487,6 +484,9 @@ def render_stream(seed: int, episode_count: int, task_names: list[str] | None = 
                 print(f"[metaworld] episode {episode_index + 1}/{episode_count} {env_name}: {len(episodes[-1].frames)} "
                       f"frames, {done / (time.perf_counter() - started):.1f} frames/s ({renderer.gl_backend})",
                       file=sys.stderr, flush=True)
+    if progress:
+        print(f"[metaworld] {renderer.discarded_attempts} episode attempts re-drawn (expert failed or a phase too short)",
+              file=sys.stderr, flush=True)
     return build_stream(name or f"metaworld-{seed}", seed, episodes, task_names)
 
 
