@@ -115,6 +115,9 @@ def format_summary(report: dict) -> str:
         where = f" ({best['method']}, {best['decodes_per_s']:.3f} Hz, quality {best['quality']:.3f})" if best else ""
         lines.append(f"  decode reduction vs uniform 1 Hz  {number('decode_reduction_vs_uniform_1hz', 2)}x{where}; "
                      f"uniform 1 Hz caption accuracy {decoding['uniform_1hz_quality']:.3f}")
+        if not decoding["uniform_1hz_beats_constant_label"]:
+            lines.append("    (uniform 1 Hz is no better than always showing the most frequent label "
+                         f"({decoding['constant_label_quality']:.3f}): the reduction is not meaningful)")
     for name, path in report.get("plots", {}).items():
         lines.append(f"  plot {name}: {path}")
     return "\n".join(lines)

@@ -55,6 +55,12 @@ def clip_ground_truth(stream: WorldStream, clips: StreamEmbeddings) -> tuple[np.
     return segment_of_clip, labels, pure
 
 
+def constant_label_quality(true_labels: np.ndarray) -> float:
+    """Caption accuracy of showing the single most frequent true label at every step."""
+    valid = true_labels[true_labels >= 0]
+    return float(np.bincount(valid).max() / valid.size) if valid.size else float("nan")
+
+
 def retrieval_gallery(stream: WorldStream, clips: StreamEmbeddings, segment_of_clip: np.ndarray,
                       pure: np.ndarray) -> list[tuple[int, int]]:
     """One (segment, clip) per segment: the clip nearest the segment's middle, preferring clips entirely inside it.
@@ -164,6 +170,10 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
             "duration_s": curve["duration_s"], "steps": curve["steps"], "step_rate_hz": curve["step_rate_hz"],
             "uniform_1hz_quality": curve["baseline"].quality, "uniform_1hz_decodes": curve["baseline"].decodes,
             "best_adaptive": best.to_dict() if best else None,
+            # Showing the most frequent true label everywhere: if uniform 1 Hz is no better than this,
+            # the model decodes nothing useful and any reduction "at equal quality" is meaningless.
+            "constant_label_quality": constant_label_quality(clip_labels),
+            "uniform_1hz_beats_constant_label": curve["baseline"].quality > constant_label_quality(clip_labels),
             "decode_reduction_ward": curve["decode_reduction_ward"],
             "decode_reduction_online": curve["decode_reduction_online"],
             "online_settings": vars(options.online),
