@@ -156,3 +156,21 @@ def test_real_tensorrt_engine_parity_and_cache(tiny_model_dir: Path, tmp_path: P
         again = create_engine(tiny_model_dir, backend="tensorrt", device="cuda", precision=precision,
                               cache_dir=tmp_path)
         assert [p.stat().st_mtime_ns for p in again.engine_paths] == stamps  # reused, not rebuilt
+
+
+def test_bench_report_shape_on_tiny_torch(tmp_path: Path) -> None:
+    # Only the torch configurations here: an ONNX export would cost ~20 s; parity tests cover ORT.
+    from vljepa_ros.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--json", str(out), "--presets", "tiny", "--backends", "torch,torch:bf16",
+                 "--iterations", "4", "--warmup", "1", "--rounds", "2", "--threads", "1"]) == 0
+    report = json.loads(out.read_text())
+    assert {"cpu_model", "logical_cpus", "torch", "onnxruntime", "gpu"} <= set(report["machine"])
+    (result,) = report["results"]
+    assert result["preset"] == "tiny" and result["weights"] == "random"
+    for label in ("torch-fp32", "torch-bf16"):
+        stats = result["configs"][label]
+        assert stats["iterations"] == 4 and 0 < stats["p50_ms"] <= stats["p95_ms"]
+        assert stats["clips_per_s"] > 0 and stats["cosine_to_first"] > 0.99
+    assert result["fastest"] in result["configs"] and result["speedup_fastest_vs_torch_fp32_p50"] >= 1.0

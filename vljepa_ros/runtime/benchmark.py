@@ -66,7 +66,7 @@ def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(), "python": platform.python_version(),
-        "cpu_model": _cpu_model(), "logical_cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(), "cpu_flags": _cpu_flags(), "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": _memory_gb(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "load_average_1m_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
@@ -101,6 +101,19 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _cpu_flags() -> list[str]:
+    """The vector extensions that decide CPU speed here (bf16 is only fast with avx512_bf16 / amx)."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in wanted if flag in present]
+    except OSError:
+        pass
+    return []
 
 
 def _memory_gb() -> float | None:
@@ -239,7 +252,9 @@ def run_benchmark(presets: list[str], config_specs: list[str] | None = None, dev
     """The whole report: machine info + one entry per preset. Says so (and skips) when CUDA is asked for but absent."""
     import torch
 
-    report: dict[str, Any] = {"machine": machine_info(), "device": device, "results": [], "notes": [
+    if threads:  # before machine_info, so the report states the thread count actually used
+        torch.set_num_threads(threads)
+    report: dict[str, Any] = {"machine": machine_info(), "threads": threads or "default (all usable cores)", "device": device, "results": [], "notes": [
         "weights are random (speed does not depend on their values)",
         "latency = encode_clips(frames uint8, query) end to end: preprocessing + X-encoder + predictor + L2 norm",
         "configurations are measured round-robin on the same inputs in one process"]}

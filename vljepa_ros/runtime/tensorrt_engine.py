@@ -138,8 +138,10 @@ class _TrtGraph:
         self.batch = input_shapes[input_names[0]][0]
         for name in input_names:
             self.context.set_input_shape(name, input_shapes[name])
+        # Bind in the dtypes the engine chose (older TensorRT turns int64 ids into int32).
+        self.dtypes = {name: _torch_dtype(trt, self.engine.get_tensor_dtype(name)) for name in names}
         self.stream = torch.cuda.Stream()
-        self.output = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), dtype=torch.float32,
+        self.output = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), dtype=self.dtypes[OUTPUT_NAME],
                                   device="cuda")
         self.context.set_tensor_address(OUTPUT_NAME, self.output.data_ptr())
 
@@ -154,7 +156,8 @@ class _TrtGraph:
             if count < self.batch:
                 chunk = [np.concatenate([c, np.repeat(c[-1:], self.batch - count, axis=0)]) for c in chunk]
             with torch.cuda.stream(self.stream):
-                inputs = [torch.from_numpy(np.ascontiguousarray(c)).to("cuda", non_blocking=True) for c in chunk]
+                inputs = [torch.from_numpy(np.ascontiguousarray(c)).to("cuda", self.dtypes[name], non_blocking=True)
+                          for name, c in zip(self.input_names, chunk)]
                 for name, tensor in zip(self.input_names, inputs):
                     self.context.set_tensor_address(name, tensor.data_ptr())
                 if not self.context.execute_async_v3(self.stream.cuda_stream):
@@ -162,6 +165,19 @@ class _TrtGraph:
                 results.append(self.output[:count].float().cpu().numpy())
             self.stream.synchronize()
         return np.concatenate(results)
+
+
+def _torch_dtype(trt: Any, data_type: Any) -> Any:
+    import torch
+
+    table = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16, trt.DataType.INT32: torch.int32,
+             trt.DataType.BOOL: torch.bool}
+    for name, dtype in (("INT64", torch.int64), ("BF16", torch.bfloat16)):
+        if hasattr(trt.DataType, name):
+            table[getattr(trt.DataType, name)] = dtype
+    if data_type not in table:
+        raise CheckpointError(f"engine tensor type {data_type} is not supported by the vljepa_ros TensorRT runner")
+    return table[data_type]
 
 
 class TensorRTEngine(InferenceEngine):
