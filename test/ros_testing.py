@@ -69,5 +69,5 @@ def ros_process(args: list[str], name: str) -> Iterator[subprocess.Popen]:
             yield process
         finally:
             stop_process(process)
-    output = log_path.read_text()
-    print(f"--- output of {name} ---\n{output}")
+            # pytest shows captured output for failing tests only.
+            print(f"--- output of {name} (exit code {process.returncode}) ---\n{log_path.read_text()}")

@@ -137,8 +137,13 @@ def test_perception_rejects_bad_parameters_and_survives_a_missing_checkpoint(tmp
             ros_node("perception_param_driver") as (node, executor):
         diagnostics: list[DiagnosticArray] = []
         node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-        spin_until(executor, lambda: diagnostics_of(diagnostics, "perception_node") is not None
-                   or process.poll() is not None, MODEL_LOAD_DEADLINE_S, what="perception diagnostics")
+
+        def reported_error() -> bool:  # the model loads in the background: first "loading", then the error
+            latest = diagnostics_of(diagnostics, "perception_node")
+            return latest is not None and latest[0] == 2
+
+        spin_until(executor, lambda: reported_error() or process.poll() is not None, MODEL_LOAD_DEADLINE_S,
+                   what="the configure error on /diagnostics")
         level, text, values = diagnostics_of(diagnostics, "perception_node")
         assert process.poll() is None, "a missing checkpoint must not kill the node"
         assert level == 2 and "configure failed" in text and "no_such_model" in text
@@ -214,7 +219,7 @@ def test_monitor_decodes_only_at_shifts_and_survives_nan(tiny_model_dir, engine)
                    every_spin=lambda: publisher.publish(nan_probe), what="the NaN probe to be rejected")
         assert process.poll() is None, "monitor node died"
 
-        for index, vector in enumerate(vectors):
+        for index, vector in enumerate(vectors):  # a burst, as a bag replayed fast would send
             publisher.publish(embedding_message(vector, index + 1, engine.model_id))
         spin_until(executor, lambda: len(events) >= 2, DISCOVERY_DEADLINE_S, what="two shift events")
 
@@ -232,7 +237,8 @@ def test_monitor_decodes_only_at_shifts_and_survives_nan(tiny_model_dir, engine)
 
         def counted() -> bool:
             latest = diagnostics_of(diagnostics, "monitor_node")
-            return latest is not None and int(latest[2]["embeddings_received"]) >= len(vectors) + 1
+            return (latest is not None and int(latest[2]["embeddings_received"]) >= len(vectors) + 1
+                    and int(latest[2]["decodes"]) >= len(events))
 
         spin_until(executor, counted, DISCOVERY_DEADLINE_S, what="monitor counters")
         _, _, values = diagnostics_of(diagnostics, "monitor_node")
@@ -253,9 +259,16 @@ def test_action_inference_service_streaming_and_bad_requests(tiny_model_dir, eng
         client = node.create_client(RankActions, "rank_actions")
         images = node.create_publisher(Image, "image_in", 10)
         hypotheses: list[ActionHypotheses] = []
+        diagnostics: list[DiagnosticArray] = []
         node.create_subscription(ActionHypotheses, "action_hypotheses", hypotheses.append, 10)
-        spin_until(executor, lambda: client.service_is_ready() or process.poll() is not None,
-                   MODEL_LOAD_DEADLINE_S, what="the rank_actions service")
+        node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+
+        def loaded() -> bool:  # the model loads in the background; the service says so until then
+            latest = diagnostics_of(diagnostics, "action_inference_node")
+            return latest is not None and latest[1] == "running" and client.service_is_ready()
+
+        spin_until(executor, lambda: loaded() or process.poll() is not None,
+                   MODEL_LOAD_DEADLINE_S, what="the model to load and the rank_actions service")
 
         def call(request: RankActions.Request) -> RankActions.Response:
             future = client.call_async(request)

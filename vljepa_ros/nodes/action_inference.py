@@ -150,7 +150,7 @@ class ActionInferenceNode(Node):
             rgb = image_msg_to_rgb(message)
         except VLJepaError as error:
             self.images_rejected += 1
-            self.get_logger().warn(f"image rejected: {error}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
             return
         with self._history_lock:
             self.history.add(stamp_to_ns(message.header.stamp), rgb)
@@ -204,7 +204,7 @@ class ActionInferenceNode(Node):
         except (VLJepaError, LookupError) as error:
             self.requests_failed += 1
             response.success, response.message = False, str(error)
-            self.get_logger().warn(f"rank_actions refused: {error}")
+            self.get_logger().warning(f"rank_actions refused: {error}")
             return response
         response.success = True
         response.message = f"ranked {len(ranking)} candidates"

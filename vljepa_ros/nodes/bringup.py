@@ -15,7 +15,7 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 
-from vljepa_ros.nodes.common import spin_nodes
+from vljepa_ros.nodes.common import init_ros, spin_nodes
 
 DEFAULT_NAMESPACE = "vljepa"
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not config.is_file():
         print(f"vljepa-ros bringup: config file {config} does not exist", file=sys.stderr)
         return 2
-    rclpy.init()
+    init_ros()
     try:
         nodes = create_nodes(config, args.image_topic, args.namespace)
     except Exception:

@@ -30,6 +30,9 @@ from vljepa_ros.stream.images import decode_compressed, decode_image
 # REP-2003: sensor inputs best effort (keep the latest few), outputs reliable.
 SENSOR_QOS = qos_profile_sensor_data
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Subscribers of embedding streams keep a deeper history: a burst (a bag replayed fast) must not
+# overwrite samples before the callback takes them, as reliable + keep-last would do silently.
+STREAM_INPUT_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
 
@@ -310,8 +313,20 @@ def _format_value(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Process entry
 # ---------------------------------------------------------------------------------------------
+def init_ros(args: list[str] | None = None) -> None:
+    """rclpy.init, with SIGINT/SIGTERM left to Python: rclpy's own handlers shut the context down
+    at once, before a node could publish its last results (the monitor's open segment)."""
+    from rclpy.signals import SignalHandlerOptions
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def spin_nodes(nodes: Sequence[Node], threads: int = 4) -> None:
-    """Spin until SIGINT/SIGTERM, then destroy the nodes and shut rclpy down cleanly."""
+    """Spin until SIGINT/SIGTERM, let each node finish (`close()`), then shut rclpy down cleanly."""
     executor = MultiThreadedExecutor(num_threads=threads)
     for node in nodes:
         executor.add_node(node)
@@ -330,7 +345,7 @@ def spin_nodes(nodes: Sequence[Node], threads: int = 4) -> None:
 
 
 def run_node(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    init_ros(args)
     try:
         node = node_factory()
     except Exception:

@@ -77,7 +77,7 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
 
     from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent
     from vljepa_ros.nodes.bag_replay import BagReplayer
-    from vljepa_ros.nodes.common import OUTPUT_QOS, stamp_to_ns, stop_process
+    from vljepa_ros.nodes.common import OUTPUT_QOS, STREAM_INPUT_QOS, stamp_to_ns, stop_process
     from vljepa_ros.nodes.recorder import BagRecorder
     from vljepa_ros.paths import default_config_file
 
@@ -139,7 +139,7 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
         console.print(f"[magenta]{entry.time_s:13.1f} s[/]  [dim]actions:[/] {top}")
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
-    node.create_subscription(SemanticEmbedding, "embedding", on_embedding, OUTPUT_QOS)
+    node.create_subscription(SemanticEmbedding, "embedding", on_embedding, STREAM_INPUT_QOS)
     node.create_subscription(SemanticEvent, "event", on_event, OUTPUT_QOS)
     node.create_subscription(ActionHypotheses, "action_hypotheses", on_hypotheses, OUTPUT_QOS)
     output_bag = out / "pipeline_outputs"

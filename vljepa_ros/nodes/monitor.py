@@ -13,15 +13,18 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
-from vljepa_ros.errors import VLJepaError
+from vljepa_ros.errors import CheckpointError, EmptyLabelBankError, VLJepaError
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
-from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics, LatencyStats,
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_QOS, BackgroundLoader, Diagnostics, LatencyStats,
                                      ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, from_float32_field, ns_to_stamp,
                                      parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns,
@@ -49,6 +52,41 @@ PARAMETERS = (
 )
 
 
+def retrieval_decoder(model_dir: Path, encode_texts: Callable[[list[str]], np.ndarray], text_bank_file: str):
+    """The nearest-caption Y-decoder over a text bank: the given file, else the model's caption bank."""
+    from vljepa_ros.model.checkpoint import load_text_bank
+    from vljepa_ros.model.y_decoder import RetrievalDecoder
+    shipped = model_dir / "banks" / "captions.txt"
+    if text_bank_file:
+        texts = read_text_lines(text_bank_file)
+    elif shipped.is_file():
+        texts = read_text_lines(str(shipped))
+    else:
+        texts = load_text_bank(model_dir)
+    if not texts:
+        raise EmptyLabelBankError(f"the text bank {text_bank_file or shipped} has no captions")
+    return RetrievalDecoder(texts, encode_texts(texts))
+
+
+class GenerativeTextDecoder:
+    """The model's generative prefix decoder; its score is the cosine between the generated text's
+    Y-encoder embedding and the decoded embedding (how faithful the text is)."""
+
+    def __init__(self, model_dir: Path, encode_texts: Callable[[list[str]], np.ndarray]) -> None:
+        from vljepa_ros.model.y_decoder import load_decoder
+        self.decoder = load_decoder(model_dir)
+        if self.decoder is None:
+            raise CheckpointError(f"{model_dir / 'decoder'} does not exist: this model has no generative decoder "
+                                  "(train one with `vljepa-ros train-decoder`, or use decoder:=retrieval)")
+        self.encode_texts = encode_texts
+
+    def decode(self, embedding: np.ndarray):
+        from vljepa_ros.model.y_decoder import DecodedText
+        text = self.decoder.generate(embedding[None])[0]
+        score = float(self.encode_texts([text])[0] @ embedding) if text else 0.0
+        return DecodedText(text, score)
+
+
 class MonitorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("monitor_node", **kwargs)
@@ -74,7 +112,7 @@ class MonitorNode(Node):
         self.publisher = self.create_publisher(SemanticEvent, "event", OUTPUT_QOS)
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_decoder()
-        self.create_subscription(SemanticEmbedding, "embedding", self._on_embedding, OUTPUT_QOS)
+        self.create_subscription(SemanticEmbedding, "embedding", self._on_embedding, STREAM_INPUT_QOS)
         self.create_service(Trigger, "~/flush", self._on_flush)
         self.add_post_set_parameters_callback(self._after_set_parameters)
 
@@ -113,13 +151,12 @@ class MonitorNode(Node):
     @staticmethod
     def _load(values: dict) -> tuple:
         """Runs on the loader thread."""
-        from vljepa_ros.model.y_decoder import load_decoder
         from vljepa_ros.paths import resolve_model_dir
         engine = create_engine_from(values)
-        bank = read_text_lines(values["text_bank_file"]) if values["text_bank_file"] else None
-        decoder = load_decoder(values["decoder"], resolve_model_dir(values["model_dir"]), engine.encode_texts,
-                               text_bank=bank)
-        return engine, decoder
+        model_dir = resolve_model_dir(values["model_dir"])
+        if values["decoder"] == "generative":
+            return engine, GenerativeTextDecoder(model_dir, engine.encode_texts)
+        return engine, retrieval_decoder(model_dir, engine.encode_texts, values["text_bank_file"])
 
     def _on_loaded(self, loaded: tuple) -> None:
         self.engine, self.decoder = loaded
@@ -137,7 +174,7 @@ class MonitorNode(Node):
         self.rate.tick()
         if self.model_id and message.model_id != self.model_id:
             # Embeddings of different models live in different spaces: start a new stream.
-            self.get_logger().warn(f"model id changed {self.model_id} -> {message.model_id}; detector reset")
+            self.get_logger().warning(f"model id changed {self.model_id} -> {message.model_id}; detector reset")
             self.detector = self._make_detector()
         self.model_id = message.model_id
         try:
@@ -145,7 +182,7 @@ class MonitorNode(Node):
                                          stamp_to_ns(message.clip_start), stamp_to_ns(message.clip_end))
         except VLJepaError as error:
             self.embeddings_rejected += 1
-            self.get_logger().warn(f"embedding {message.sequence} rejected: {error}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"embedding {message.sequence} rejected: {error}", throttle_duration_sec=5.0)
             self.diagnostics.warn(f"embedding rejected: {error}")
             return
         if event is not None:
@@ -171,7 +208,7 @@ class MonitorNode(Node):
             self._pending.put_nowait((event, stamp, self.model_id))
         except queue.Full:
             self.decodes_dropped += 1
-            self.get_logger().warn("decoder is behind: segment dropped", throttle_duration_sec=5.0)
+            self.get_logger().warning("decoder is behind: segment dropped", throttle_duration_sec=5.0)
 
     def _decode_loop(self) -> None:
         while not self._stop.is_set():
@@ -206,10 +243,10 @@ class MonitorNode(Node):
             self.events_without_text += 1
         else:
             started = time.monotonic()
-            text, score = decoder.decode(event.embedding)
+            decoded = decoder.decode(event.embedding)
             self.decode_latency.add(time.monotonic() - started)
             self.decodes += 1
-            message.text, message.text_score, message.decoder = text, float(score), self.values["decoder"]
+            message.text, message.text_score, message.decoder = decoded.text, decoded.score, self.values["decoder"]
         message.sequence = self.sequence
         self.sequence += 1
         self.publisher.publish(message)

@@ -210,7 +210,7 @@ class PerceptionNode(LifecycleNode):
             rgb = image_msg_to_rgb(message)
         except VLJepaError as error:
             self.images_rejected += 1
-            self.get_logger().warn(f"image rejected: {error}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
             self.diagnostics.warn(f"image rejected: {error}")
             return
         with self._lock:  # Image and CompressedImage callbacks may run on different threads
