@@ -174,8 +174,6 @@ def export_onnx(model: Any, out_dir: Path, model_id: str | None = None, query_to
 
     query_tokens: the fixed query length of the clip graph (default: the config's query_max_tokens).
     """
-    import torch
-
     if model_id is None:
         from vljepa_ros.model.checkpoint import model_id as compute_model_id
 

@@ -96,8 +96,6 @@ class TorchEngine(InferenceEngine):
 
 def _unit_float32(embedding: Any) -> np.ndarray:
     """Re-normalise in fp32: a bf16/fp16 norm is only unit to ~3 digits."""
-    import torch
-
     embedding = embedding.float()
     embedding = embedding / embedding.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return embedding.cpu().numpy()
