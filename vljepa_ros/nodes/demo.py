@@ -30,8 +30,8 @@ DRAIN_QUIET_S = 2.0  # after the last frame, wait until no embedding arrived for
 
 @dataclass
 class TimelineEntry:
-    time_s: float  # seconds since the bag's first frame
-    kind: str  # "event" | "actions"
+    time_s: float  # seconds since the bag's first frame (the segment's end)
+    kind: str  # "event" (decoded text) | "actions" (the top action hypotheses at that time)
     text: str
 
 
@@ -81,7 +81,8 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
     from vljepa_ros.nodes.recorder import BagRecorder
     from vljepa_ros.paths import default_config_file
 
-    console = Console(quiet=quiet, highlight=False)
+    # A log file or CI is no terminal: keep timeline lines whole instead of wrapping them at 80 columns.
+    console = Console(quiet=quiet, highlight=False, width=None if sys.stdout.isatty() else 140)
     out.mkdir(parents=True, exist_ok=True)
     demo_config = write_demo_config(config or default_config_file(), model_dir, out)
 
@@ -122,21 +123,27 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
         if published is not None:
             latencies.append(time.monotonic() - published)
 
+    def top_actions() -> str:
+        if not result.hypotheses:
+            return ""
+        latest = result.hypotheses[-1]
+        return ", ".join(f"{action} ({probability:.2f})" for action, probability
+                         in list(zip(latest.actions, latest.probabilities))[:3])
+
     def on_event(message: SemanticEvent) -> None:
         result.events.append(message)
-        entry = TimelineEntry(relative_s(message.segment_end), "event",
-                              f"{message.text}  (score {message.text_score:.2f}, {message.trigger})")
-        result.timeline.append(entry)
-        console.print(f"[bold cyan]{relative_s(message.segment_start):6.1f}-{entry.time_s:5.1f} s[/]  "
-                      f"[bold]{message.text}[/]  [dim](score {message.text_score:.2f}, {message.trigger})[/]")
+        start, end = relative_s(message.segment_start), relative_s(message.segment_end)
+        actions = top_actions()
+        result.timeline.append(TimelineEntry(end, "event", message.text))
+        if actions:
+            result.timeline.append(TimelineEntry(end, "actions", actions))
+        console.print(f"[bold cyan]{start:5.1f}-{end:5.1f} s[/]  [bold]{message.text}[/] "
+                      f"[dim](score {message.text_score:.2f}, {message.trigger})[/]")
+        if actions:
+            console.print(f"{'':14}[magenta]actions:[/] {actions}")
 
     def on_hypotheses(message: ActionHypotheses) -> None:
         result.hypotheses.append(message)
-        top = ", ".join(f"{action} {probability:.2f}" for action, probability
-                        in list(zip(message.actions, message.probabilities))[:3])
-        entry = TimelineEntry(relative_s(message.final_stamp), "actions", top)
-        result.timeline.append(entry)
-        console.print(f"[magenta]{entry.time_s:13.1f} s[/]  [dim]actions:[/] {top}")
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
     node.create_subscription(SemanticEmbedding, "embedding", on_embedding, STREAM_INPUT_QOS)
@@ -157,6 +164,8 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
                                        f"see {out / 'pipeline.log'}")
                 executor.spin_once(timeout_sec=0.1)
 
+        console.print(f"replaying {replayer.frame_count} frames ({replayer.bag_duration_s:.0f} s at rate {rate:g}); "
+                      "each line: segment time span, decoded text (score, trigger), top action hypotheses")
         with Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
                       TextColumn("{task.fields[embeddings]} embeddings, {task.fields[events]} events"),
                       TimeRemainingColumn(), console=console, transient=True) as progress:
@@ -227,45 +236,24 @@ def summarize(replay_stats, result: DemoResult, latencies: list[float], diagnost
 
 
 def plot_timeline(bag: Path, result: DemoResult, path: Path) -> None:
-    """Consecutive-embedding distance, ground-truth boundaries (when the bag has them), decode points."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The evaluation's timeline plot for what the nodes published: consecutive-embedding distance,
+    ground-truth boundaries (when the bag has them), and each decode with its text."""
+    from vljepa_ros.evaluation.plots import plot_timeline as plot
     from vljepa_ros.nodes.common import from_float32_field, stamp_to_ns
     from vljepa_ros.world.bag_io import read_groundtruth
 
-    figure, axis = plt.subplots(figsize=(12, 4.5))
     embeddings = sorted(result.embeddings, key=lambda m: stamp_to_ns(m.clip_end))
-    groundtruth = read_groundtruth(bag)
-    origin = None
-    if groundtruth and groundtruth.get("stamps_ns"):
-        origin = int(groundtruth["stamps_ns"][0])
-    elif embeddings:
-        origin = stamp_to_ns(embeddings[0].clip_start)
-    origin = origin or 0
-    if len(embeddings) > 1:
-        vectors = np.stack([from_float32_field(m.embedding) for m in embeddings])
-        times = [(stamp_to_ns(m.clip_end) - origin) / 1e9 for m in embeddings]
-        distance = 1.0 - np.sum(vectors[1:] * vectors[:-1], axis=1)
-        axis.plot(times[1:], distance, color="tab:blue", label="cosine distance to previous embedding")
-    if groundtruth:
-        for index, segment in enumerate(groundtruth.get("segments", [])):
-            start = (int(segment["start_ns"]) - origin) / 1e9
-            axis.axvline(start, color="tab:green", linestyle="--", alpha=0.6,
-                         label="ground-truth boundary" if index == 0 else None)
-    top = axis.get_ylim()[1] if embeddings else 1.0
-    for index, event in enumerate(result.events):
-        end = (stamp_to_ns(event.segment_end) - origin) / 1e9
-        axis.axvline(end, color="tab:red", alpha=0.8, label="decode (segment end)" if index == 0 else None)
-        axis.text(end, top * (0.95 - 0.12 * (index % 4)), event.text, rotation=0, fontsize=7, color="tab:red")
-    axis.set_xlabel("time since the first frame (s)")
-    axis.set_ylabel("cosine distance")
-    axis.set_title("vljepa_ros demo: embedding stream, ground truth and selective decodes")
-    axis.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    if not embeddings:
+        return
+    groundtruth = read_groundtruth(bag) or {}
+    origin = int(groundtruth.get("first_stamp_ns") or stamp_to_ns(embeddings[0].clip_start))
+    seconds = lambda stamp_ns: (stamp_ns - origin) / 1e9  # noqa: E731
+    plot(np.array([seconds(stamp_to_ns(m.clip_end)) for m in embeddings]),
+         np.stack([from_float32_field(m.embedding) for m in embeddings]),
+         [seconds(int(segment["start_ns"])) for segment in groundtruth.get("segments", [])[1:]],
+         np.array([seconds(stamp_to_ns(event.segment_end)) for event in result.events]),
+         [event.text for event in result.events], path,
+         title=f"vljepa_ros demo: {bag.name} through the nodes (decodes at segment ends)")
 
 
 def print_summary(console, summary: dict) -> None:
