@@ -82,3 +82,14 @@ def test_core_imports_without_rclpy():
         "    importlib.import_module(name.removesuffix('.__init__'))\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_node_help_lists_every_parameter():
+    import importlib
+    for module_name in ("perception", "monitor", "action_inference"):
+        module = importlib.import_module(f"vljepa_ros.nodes.{module_name}")
+        result = subprocess.run([sys.executable, "-m", f"vljepa_ros.nodes.{module_name}", "--help"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        for spec in module.PARAMETERS:
+            assert f"  {spec.name} (default" in result.stdout, (module_name, spec.name)

@@ -25,7 +25,8 @@ def share_dirs() -> list[Path]:
     for prefix in (sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
         if prefix:
             candidates.append(Path(prefix) / "share" / PACKAGE)
-    return [path for path in candidates if path.is_dir()]
+    unique = dict.fromkeys(path.resolve() for path in candidates if path.is_dir())  # ament index == prefix/share
+    return list(unique)
 
 
 def find_share_file(relative: str) -> Path:

@@ -253,7 +253,7 @@ class ActionInferenceNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(ActionInferenceNode, args)
+    return run_node(ActionInferenceNode, args, PARAMETERS)
 
 
 if __name__ == "__main__":

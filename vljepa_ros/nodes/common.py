@@ -5,6 +5,7 @@ import array
 import concurrent.futures
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -344,7 +345,20 @@ def spin_nodes(nodes: Sequence[Node], threads: int = 4) -> None:
         rclpy.try_shutdown()
 
 
-def run_node(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+def print_node_help(node_factory: Callable[[], Node], parameters: Sequence[ParameterSpec]) -> None:
+    module = sys.modules[node_factory.__module__]
+    print((module.__doc__ or "").strip() + "\n\nParameters (set with --ros-args -p NAME:=VALUE or a YAML file):")
+    for spec in parameters:
+        constraint = f" [{spec.descriptor().additional_constraints}]" if spec.choices else ""
+        print(f"  {spec.name} (default {spec.default!r}){constraint}: {spec.description}")
+
+
+def run_node(node_factory: Callable[[], Node], args: list[str] | None = None,
+             parameters: Sequence[ParameterSpec] = ()) -> int:
+    user_args = rclpy.utilities.remove_ros_args(sys.argv if args is None else args)[1:]
+    if {"-h", "--help"} & set(user_args):
+        print_node_help(node_factory, parameters)
+        return 0
     init_ros(args)
     try:
         node = node_factory()

@@ -284,7 +284,7 @@ class MonitorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(MonitorNode, args)
+    return run_node(MonitorNode, args, PARAMETERS)
 
 
 if __name__ == "__main__":

@@ -272,7 +272,7 @@ class PerceptionNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PerceptionNode, args)
+    return run_node(PerceptionNode, args, PARAMETERS)
 
 
 if __name__ == "__main__":
