@@ -86,3 +86,27 @@ def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
                  "--data", str(data), "--predicted", "8"]) == 0
     assert (out / "decoder" / "model.safetensors").exists()
     assert load_model(out).config.name == "tiny"
+
+
+def test_tabletop_source_draws_training_seeds_only() -> None:
+    from vljepa_ros.model.training import TabletopSource
+    from vljepa_ros.world import dataset
+
+    source = TabletopSource(frames_per_clip=4, image_size=32, seed=3, chunk=16)
+    batch = source.batch(20)  # spans two generated chunks
+    assert len(batch) == 20 and batch[0].frames.shape == (4, 32, 32, 3)
+    assert not dataset.is_held_out_seed(source.next_world_seed - 1) and source.next_world_seed == 5
+    source.reseed(dataset.HELD_OUT_SEED_START + 2)  # wraps into the training range
+    assert not dataset.is_held_out_seed(source.next_world_seed)
+
+
+def test_quick_eval_reports_held_out_metrics() -> None:
+    from vljepa_ros.model.quick_eval import quick_eval
+
+    model = new_model(get_preset("tiny"), ANSWERS)
+    results = quick_eval(model, episodes=1)
+    for key in ("classification_top1", "retrieval_text_to_clip_r1", "inverse_dynamics_4way"):
+        assert 0.0 <= results[key] <= 1.0
+    assert results["inverse_dynamics_chance"] == 0.25 and results["segments"] > 0
+    with pytest.raises(ValueError, match="training seed"):
+        quick_eval(model, seed=5, episodes=1)
