@@ -14,7 +14,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-PACKAGE_SOURCES := $(shell find vljepa_ros -name '*.py' 2>/dev/null) setup.py $(wildcard launch/* config/*.yaml models/small/*)
+PACKAGE_SOURCES := $(shell find vljepa_ros -name '*.py' 2>/dev/null) setup.py $(wildcard launch/* config/*.yaml) \
+  $(shell find models/small data/demo_tabletop -type f 2>/dev/null)
 INTERFACES := $(wildcard msg/*.msg srv/*.srv) CMakeLists.txt
 
 .PHONY: env demo test clean

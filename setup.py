@@ -3,6 +3,7 @@
 The generated interfaces (vljepa_ros.msg / vljepa_ros.srv) come from CMake; `make env` builds them
 into the virtual environment before installing this package.
 """
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -18,6 +19,14 @@ CONSOLE_SCRIPTS = [
     "vljepa-ros=vljepa_ros.cli:main",
 ]
 
+
+
+def tree(directory: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing `directory` with its sub-directories under share/<package>."""
+    return [(f"share/{PACKAGE}/{root}", [os.path.join(root, name) for name in files])
+            for root, _, files in os.walk(directory) if files and "training_state" not in root]
+
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -30,9 +39,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        *[(f"share/{PACKAGE}/{directory}", glob(f"{directory}/*.*"))
-          for directory in ("models/small", "models/small/banks", "models/small/query_tokenizer",
-                            "models/small/text_tokenizer", "models/small/decoder", "data/demo_tabletop")],
+        *tree("models/small"),
+        *tree("data/demo_tabletop"),
     ],
     zip_safe=False,
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                              warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every, seed=args.seed)
     result = train(model, source, settings, out_dir=args.out, resume=args.resume, text_bank=bank)
+    if args.data == "tabletop":
+        from vljepa_ros.model.checkpoint import save_banks
+        save_banks(args.out, tabletop.deployment_banks())
     print(f"trained steps {result.start_step}->{result.steps_done} in {result.wall_time_s:.0f} s; "
           f"mean loss of the last 50 steps {result.final_loss:.4f}; model in {args.out}")
     return 0

@@ -168,6 +168,18 @@ def save_text_bank(directory: str | Path, texts: list[str]) -> None:
     (Path(directory) / TEXT_BANK_FILE).write_text(json.dumps({"texts": list(texts)}, indent=1) + "\n")
 
 
+BANKS_DIR = "banks"
+
+
+def save_banks(directory: str | Path, banks: dict[str, list[str]]) -> None:
+    """banks/<name>.txt, one text per line: labels (zero-shot classes), captions (retrieval decoder),
+    actions (inverse-dynamics candidates). The nodes read these when no file is configured."""
+    folder = Path(directory) / BANKS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, texts in banks.items():
+        (folder / f"{name}.txt").write_text("".join(f"{text}\n" for text in texts))
+
+
 def load_text_bank(directory: str | Path) -> list[str]:
     path = _require(Path(directory) / TEXT_BANK_FILE)
     try:

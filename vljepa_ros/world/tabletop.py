@@ -180,6 +180,14 @@ def question_answers(verb: str, colour: str, shape: str, direction: str | None, 
     return pairs
 
 
+def deployment_banks() -> dict[str, list[str]]:
+    """What a node needs to know about this world: class labels (zero-shot top-k), captions (the
+    retrieval decoder's bank) and candidate actions (inverse dynamics). Saved with a model trained
+    on the world (vljepa_ros.model.checkpoint.save_banks)."""
+    captions = sorted({caption for key in all_action_keys() for caption in action_captions(*key)})
+    return {"labels": label_bank(), "captions": captions, "actions": label_bank()}
+
+
 def world_texts() -> list[str]:
     """Every caption, question and answer the world can produce (e.g. to build a word tokenizer)."""
     texts: set[str] = set()
