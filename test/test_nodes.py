@@ -8,6 +8,8 @@ import pytest
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make test`")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
@@ -131,7 +133,7 @@ def test_perception_embeddings_equal_the_core_model_and_bad_images_are_survived(
         assert float(values["rate_hz"]) > 0 and "clips_dropped" in values
 
 
-def test_perception_rejects_bad_parameters_and_survives_a_missing_checkpoint(tmp_path):
+def test_perception_rejects_bad_parameters_survives_a_missing_checkpoint_and_reconfigures(tmp_path, tiny_model_dir):
     missing = tmp_path / "no_such_model"
     with ros_process(node_command("perception", missing), "perception_missing") as process, \
             ros_node("perception_param_driver") as (node, executor):
@@ -167,6 +169,32 @@ def test_perception_rejects_bad_parameters_and_survives_a_missing_checkpoint(tmp
         ok, _ = set_parameter("query", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="Where is the cube?"))
         assert ok
         assert process.poll() is None
+
+        # The lifecycle way out: point it at a model, configure and activate through the standard
+        # lifecycle services, and embeddings flow with the new query.
+        ok, _ = set_parameter("model_dir", ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                           string_value=str(tiny_model_dir)))
+        assert ok
+        change_state = node.create_client(ChangeState, "perception_node/change_state")
+        spin_until(executor, change_state.service_is_ready, DISCOVERY_DEADLINE_S, what="change_state")
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            future = change_state.call_async(ChangeState.Request(transition=Transition(id=transition)))
+            spin_until(executor, future.done, DISCOVERY_DEADLINE_S, what=f"transition {transition}")
+            assert future.result().success, transition
+        embeddings: list[SemanticEmbedding] = []
+        node.create_subscription(SemanticEmbedding, "embedding", embeddings.append, 10)
+        images = node.create_publisher(Image, "image_in", 10)
+        sent = [0]
+
+        def publish_frame() -> None:
+            images.publish(image_message(sent[0]))
+            sent[0] += 1
+
+        spin_until(executor, lambda: bool(embeddings), MODEL_LOAD_DEADLINE_S, every_spin=publish_frame,
+                   what="an embedding after configure + activate")
+        assert embeddings[0].query == "Where is the cube?"
+        spin_until(executor, lambda: diagnostics_of(diagnostics, "perception_node")[2]["state"] == "active",
+                   DISCOVERY_DEADLINE_S, what="state 'active' on /diagnostics")
 
 
 # ---------------------------------------------------------------------------------------------
