@@ -158,9 +158,8 @@ class PerceptionNode(LifecycleNode):
             self.create_subscription(Image, "image_in", self._on_image, SENSOR_QOS),
             self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS),
         ]
-        self.state_label = "active"
         self.activated = True
-        if self.engine is not None:
+        if self.engine is not None:  # else the loader sets "active" when the model is ready
             self.state_label = "active"
             self.diagnostics.ok("active")
         return super().on_activate(state)
