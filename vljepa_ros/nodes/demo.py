@@ -62,7 +62,8 @@ def start_pipeline(config: Path, camera_topic: str, log_path: Path) -> subproces
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "vljepa_ros.nodes.bringup", "--config", str(config),
                "--image-topic", camera_topic, "--namespace", DEMO_NAMESPACE]
-    return subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
+    with open(log_path, "w") as log:  # the child keeps its own handle
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path | None = None,
@@ -150,9 +151,9 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
     node.create_subscription(SemanticEvent, "event", on_event, OUTPUT_QOS)
     node.create_subscription(ActionHypotheses, "action_hypotheses", on_hypotheses, OUTPUT_QOS)
     output_bag = out / "pipeline_outputs"
-    recorder = BagRecorder(node, output_bag, ["embedding", "event", "action_hypotheses"])
-    replay_stats = None
+    replay_stats = recorder = None
     try:
+        recorder = BagRecorder(node, output_bag, ["embedding", "event", "action_hypotheses"])
         console.print(f"[bold]vljepa_ros demo[/]: {bag} -> perception, monitor, action inference "
                       f"(node log: {out / 'pipeline.log'})")
         with console.status("starting the nodes and loading the model ..."):
@@ -192,14 +193,14 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
         while time.monotonic() < end:  # the flushed event
             executor.spin_once(timeout_sec=0.05)
     finally:
-        record_stats = recorder.close()
+        record_stats = recorder.close() if recorder is not None else None
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
         stop_process(pipeline)
 
     summary = summarize(replay_stats, result, latencies, diagnostics)
-    summary["outputs"] = {"bag": str(record_stats.bag_path if hasattr(record_stats, "bag_path") else output_bag),
+    summary["outputs"] = {"bag": str(record_stats.bag_path if record_stats is not None else output_bag),
                           "timeline_png": str(out / "timeline.png"), "summary_json": str(out / "summary.json"),
                           "pipeline_log": str(out / "pipeline.log"), "config": str(demo_config)}
     summary["bag"] = str(bag)
