@@ -149,6 +149,27 @@ def test_info_nce_chance_level_and_duplicate_answers() -> None:
     assert float(info_nce(pred, target, 0.01, answer_groups=groups)) < 1e-6
 
 
+def test_info_nce_hard_negatives() -> None:
+    """An extra text equal to row 0's target (but a different answer) must cost row 0 exactly as a duplicate
+    target would; one in row 0's own answer group is masked; the text -> prediction half is unchanged."""
+    batch = 4
+    eye = torch.eye(batch)
+    groups = answer_group_ids(["a", "b", "c", "d", "not a", "a"])
+    answer_groups, negative_groups = groups[:batch], groups[batch:]
+    plain = float(info_nce(eye, eye, 0.01, answer_groups=answer_groups))
+    # A negative identical to row 0's own answer text is that answer: masked, nothing changes.
+    same_answer = info_nce(eye, eye, 0.01, answer_groups, eye[:1], negative_groups[1:])
+    assert math.isclose(float(same_answer), plain, abs_tol=1e-6)
+    # A different text embedded onto row 0's target: row 0 now splits its mass between two equal logits.
+    hard = info_nce(eye, eye, 0.01, answer_groups, eye[:1], negative_groups[:1])
+    assert math.isclose(float(hard) - plain, 0.5 * math.log(2) / batch, rel_tol=1e-4)
+    # Rows whose answers are far from the negative are unaffected, so an orthogonal negative costs ~nothing.
+    far = info_nce(eye, eye, 0.01, answer_groups, torch.tensor([[-1.0, -1.0, -1.0, -1.0]]), negative_groups[:1])
+    assert math.isclose(float(far), plain, abs_tol=1e-6)
+    with pytest.raises(ValueError, match="answer_groups"):
+        info_nce(eye, eye, 0.01, None, eye[:1], negative_groups[:1])
+
+
 def test_tiny_model_overfits_a_small_batch() -> None:
     """8 distinct (clip, answer) pairs: InfoNCE starts near chance, log(8) = 2.08, and must fall below
     0.1 * log(8) = 0.21, i.e. each clip puts > ~80% of its softmax mass on its own answer."""

@@ -23,6 +23,7 @@ class Example:
     query: str
     answer: str
     kind: str = "caption"
+    negatives: tuple[str, ...] = ()
 
 
 def tiny_examples(count: int = 24) -> list[Example]:
@@ -98,6 +99,35 @@ def test_tabletop_source_draws_training_seeds_only() -> None:
     assert not dataset.is_held_out_seed(source.next_world_seed - 1) and source.next_world_seed == 5
     source.reseed(dataset.HELD_OUT_SEED_START + 2)  # wraps into the training range
     assert not dataset.is_held_out_seed(source.next_world_seed)
+
+
+def test_make_batch_collects_distinct_hard_negatives_in_one_group_numbering() -> None:
+    from vljepa_ros.model.training import make_batch
+
+    model = new_model(get_preset("tiny"), ANSWERS + ["What is happening?"])
+    examples = tiny_examples(4)
+    examples[0].negatives = (ANSWERS[1], "pick up the red cube")  # one of them is example 0's own answer
+    examples[2].negatives = (ANSWERS[1],)
+    batch = make_batch(model, examples)
+    assert batch["negative_ids"].shape == (2, batch["text_ids"].shape[1])  # distinct texts only
+    answer_groups, negative_groups = batch["answer_groups"].tolist(), batch["negative_groups"].tolist()
+    assert sorted(negative_groups) == sorted([answer_groups[0], answer_groups[1]])
+    plain = make_batch(model, tiny_examples(4))  # no negatives anywhere: empty tensors
+    assert plain["negative_ids"].shape[0] == 0
+
+
+def test_train_uses_hard_negatives_unless_told_not_to() -> None:
+    """Same model, same batch: the examples' negatives add terms to the loss only with hard_negatives on."""
+    examples = tiny_examples(8)
+    for example in examples:
+        example.negatives = tuple(a for a in ANSWERS if a != example.answer)[:2] + ("the arm waves",)
+    first_losses = {}
+    for hard_negatives in (True, False):
+        torch.manual_seed(0)
+        model = new_model(get_preset("tiny"), ANSWERS + ["What is happening?", "the arm waves"])
+        settings = TrainSettings(steps=1, batch_size=8, warmup_steps=1, progress=False, hard_negatives=hard_negatives)
+        first_losses[hard_negatives] = train(model, ListSource(examples), settings).losses[0]
+    assert first_losses[True] > first_losses[False] + 1e-3
 
 
 def test_quick_eval_reports_held_out_metrics() -> None:

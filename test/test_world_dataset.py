@@ -64,6 +64,23 @@ def test_save_and_load_round_trip(tmp_path, examples):
         dataset.load_examples(tmp_path / "missing.npz")
 
 
+def test_action_examples_carry_their_distractors_as_hard_negatives(tmp_path):
+    actions = dataset.generate_examples(seed=5, count=6, frames_per_clip=4, image_size=32,
+                                        kind_weights={"action": 1.0})
+    for example in actions:
+        assert len(example.negatives) == 3 and example.answer not in example.negatives
+    captions = dataset.generate_examples(seed=5, count=4, frames_per_clip=4, image_size=32,
+                                         kind_weights={"caption": 1.0})
+    assert all(example.negatives == () for example in captions)
+    path = tmp_path / "mixed.npz"
+    dataset.save_examples(path, actions + captions)
+    assert [e.negatives for e in dataset.load_examples(path)] == [e.negatives for e in actions + captions]
+    # files saved before hard negatives existed still load, with none
+    with np.load(path) as data:
+        np.savez_compressed(tmp_path / "old.npz", **{k: data[k] for k in data.files if k != "negatives"})
+    assert all(e.negatives == () for e in dataset.load_examples(tmp_path / "old.npz"))
+
+
 def test_seed_convention():
     assert not dataset.is_held_out_seed(0) and not dataset.is_held_out_seed(dataset.HELD_OUT_SEED_START - 1)
     assert dataset.is_held_out_seed(dataset.DEMO_SEED)

@@ -31,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default: 200)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false",
+                        help="ignore the examples' hard negatives (action distractors): in-batch negatives only")
     components = parser.add_argument_group("paper preset: start from local component checkpoints (HF layout)")
     components.add_argument("--vjepa2-dir", type=Path, help="V-JEPA 2 directory (VJEPA2Model)")
     components.add_argument("--llama-dir", type=Path, help="Llama-3.2-1B directory (+ tokenizer)")
@@ -89,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
           + f" (X-encoder {'frozen' if model.config.freeze_x_encoder else 'trained'})")
 
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
-                             warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every, seed=args.seed)
+                             warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                             hard_negatives=args.hard_negatives)
     result = train(model, source, settings, out_dir=args.out, resume=args.resume, text_bank=bank)
     if args.data == "tabletop":
         from vljepa_ros.model.checkpoint import save_banks

@@ -1,5 +1,6 @@
 """Training loop of `vljepa-ros train`: (clip, query, answer) examples -> bidirectional InfoNCE.
 
+Action examples carry their item's distractor actions as hard negatives (see loss.py).
 AdamW with three parameter groups: X-encoder (only when config.freeze_x_encoder is False), predictor,
 and Y-encoder at lr x config.y_encoder_lr_multiplier (paper 0.05 for the pretrained EmbeddingGemma; the
 from-scratch small presets use 1.0). Linear warm-up then cosine decay. A checkpoint (the model
@@ -33,6 +34,7 @@ class ExampleLike(Protocol):
     frames: np.ndarray  # uint8 (T, H, W, 3)
     query: str
     answer: str
+    # optional: negatives, a tuple of texts known to be wrong for this clip (hard negatives; see make_batch)
 
 
 class ExampleSource(Protocol):
@@ -105,6 +107,7 @@ class TrainSettings:
     checkpoint_every: int = 200
     seed: int = 0
     progress: bool = True
+    hard_negatives: bool = True  # use the examples' negatives as extra InfoNCE negatives (loss.py)
 
 
 @dataclass
@@ -121,18 +124,29 @@ class TrainResult:
 
 
 def make_batch(model: VLJepa, examples: Sequence[ExampleLike]) -> dict[str, torch.Tensor]:
-    """Preprocess exactly as inference does (fill_clip + preprocess_frames) and tokenize."""
+    """Preprocess exactly as inference does (fill_clip + preprocess_frames) and tokenize.
+
+    The batch's distinct hard negatives come back as negative_ids / negative_mask / negative_groups (empty
+    tensors when no example has any); the group ids share one numbering with answer_groups.
+    """
     pixels = model.prepare_clips([e.frames for e in examples])
     query_ids, query_mask = model.query_tokenizer([e.query for e in examples])
-    text_ids, text_mask = model.text_tokenizer([e.answer for e in examples])
+    answers = [e.answer for e in examples]
+    negatives = sorted({text for e in examples for text in getattr(e, "negatives", ())})
+    text_ids, text_mask = model.text_tokenizer(answers + negatives)
+    groups = answer_group_ids(answers + negatives)
     device = model.device
+    count = len(answers)
     return {
         "pixel_values": pixels,
         "query_ids": query_ids.to(device),
         "query_mask": query_mask.to(device),
-        "text_ids": text_ids.to(device),
-        "text_mask": text_mask.to(device),
-        "answer_groups": answer_group_ids([e.answer for e in examples]).to(device),
+        "text_ids": text_ids[:count].to(device),
+        "text_mask": text_mask[:count].to(device),
+        "answer_groups": groups[:count].to(device),
+        "negative_ids": text_ids[count:].to(device),
+        "negative_mask": text_mask[count:].to(device),
+        "negative_groups": groups[count:].to(device),
     }
 
 
@@ -217,8 +231,13 @@ def train(
     for step in bar:
         batch = make_batch(model, source.batch(settings.batch_size))
         groups = batch.pop("answer_groups")
+        negative_ids, negative_mask = batch.pop("negative_ids"), batch.pop("negative_mask")
+        negative_groups = batch.pop("negative_groups")
         pred, target = model(**batch)
-        loss = info_nce(pred, target, model.config.temperature, answer_groups=groups)
+        use_negatives = settings.hard_negatives and len(negative_ids) > 0
+        hard_negatives = model.encode_text(negative_ids, negative_mask) if use_negatives else None
+        loss = info_nce(pred, target, model.config.temperature, answer_groups=groups, hard_negatives=hard_negatives,
+                        hard_negative_groups=negative_groups)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], settings.grad_clip)

@@ -20,7 +20,8 @@ TRAIN_SEEDS = range(0, HELD_OUT_SEED_START)  # seeds for `train`
 DEMO_SEED = HELD_OUT_SEED_START  # data/demo_tabletop
 DEFAULT_KIND_WEIGHTS = {"caption": 0.5, "qa": 0.25, "action": 0.25}
 _EPISODES_PER_CHUNK = 8
-_EXAMPLES_PER_SEGMENT = 2  # examples drawn per segment of a chunk: many scenes, few clips each
+_EXAMPLES_PER_SEGMENT = 2
+_NEGATIVES_SEPARATOR = "\n"  # texts are single lines  # examples drawn per segment of a chunk: many scenes, few clips each
 
 
 def is_held_out_seed(seed: int) -> bool:
@@ -72,7 +73,8 @@ def examples_from_stream(
             aligned = len(stream.action_items) == len(stream.segments)
             item = stream.action_items[segment_index if aligned else int(rng.integers(len(stream.action_items)))]
             clip = make_action_clip(stream.frames[item.before_index], stream.frames[item.after_index], frames_per_clip)
-            examples.append(Example(clip, ACTION_QUERY, item.action, kind))
+            distractors = tuple(text for text in item.candidates if text != item.action)
+            examples.append(Example(clip, ACTION_QUERY, item.action, kind, negatives=distractors))
             continue
         clip = stream.frames[sample_clip_indices(rng, segment.start_index, segment.end_index, frames_per_clip)]
         if kind != "qa" or not segment.qa_pairs:  # worlds without Q&A or action items fall back to captions
@@ -126,6 +128,7 @@ def save_examples(path: str | Path, examples: list[Example]) -> None:
         queries=np.array([e.query for e in examples]),
         answers=np.array([e.answer for e in examples]),
         kinds=np.array([e.kind for e in examples]),
+        negatives=np.array([_NEGATIVES_SEPARATOR.join(e.negatives) for e in examples]),
     )
 
 
@@ -138,9 +141,11 @@ def load_examples(path: str | Path) -> list[Example]:
         if missing:
             raise WorldDataError(f"examples file {path} lacks arrays {sorted(missing)}")
         frames = data["frames"]
+        # files written before hard negatives existed have no "negatives" array
+        negatives = data["negatives"] if "negatives" in data.files else np.full(len(frames), "")
         return [
-            Example(frames[i], str(q), str(a), str(k))
-            for i, (q, a, k) in enumerate(zip(data["queries"], data["answers"], data["kinds"]))
+            Example(frames[i], str(q), str(a), str(k), negatives=tuple(filter(None, str(n).split(_NEGATIVES_SEPARATOR))))
+            for i, (q, a, k, n) in enumerate(zip(data["queries"], data["answers"], data["kinds"], negatives))
         ]
 
 

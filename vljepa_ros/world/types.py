@@ -174,3 +174,4 @@ class Example:
     query: str
     answer: str
     kind: str  # "caption" | "qa" | "action"
+    negatives: tuple[str, ...] = ()  # answers known to be wrong for this clip: an action item's distractors
