@@ -130,6 +130,21 @@ def test_train_uses_hard_negatives_unless_told_not_to() -> None:
     assert first_losses[True] > first_losses[False] + 1e-3
 
 
+def test_kind_weights_reach_the_tabletop_source_and_bad_ones_are_refused() -> None:
+    import argparse
+
+    from vljepa_ros.commands.train import _kind_weights
+    from vljepa_ros.model.training import TabletopSource
+
+    weights = _kind_weights("caption=0, qa=0,action=1")
+    assert weights == {"caption": 0.0, "qa": 0.0, "action": 1.0}
+    source = TabletopSource(frames_per_clip=4, image_size=32, seed=3, chunk=8, kind_weights=weights)
+    assert {e.kind for e in source.batch(8)} == {"action"}
+    for bad in ("video=1", "action", "action=-1", "caption=0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _kind_weights(bad)
+
+
 def test_quick_eval_reports_held_out_metrics() -> None:
     from vljepa_ros.model.quick_eval import quick_eval
 

@@ -31,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default: 200)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--kind-weights", type=_kind_weights, default=None, metavar="KIND=W,...",
+                        help="tabletop example mix, e.g. caption=0.25,qa=0.25,action=0.5 "
+                             "(default: caption=0.5,qa=0.25,action=0.25)")
     parser.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false",
                         help="ignore the examples' hard negatives (action distractors): in-batch negatives only")
     components = parser.add_argument_group("paper preset: start from local component checkpoints (HF layout)")
@@ -40,6 +43,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     components.add_argument("--heads", type=Path, default=None, help="heads .safetensors (default: fresh heads)")
     components.add_argument("--predictor-layers", type=int, default=8, help="last N Llama layers (default: 8)")
     parser.set_defaults(func=run)
+
+
+def _kind_weights(text: str) -> dict[str, float]:
+    from vljepa_ros.world.types import EXAMPLE_KINDS
+
+    weights = {}
+    for part in text.split(","):
+        kind, _, value = part.partition("=")
+        try:
+            weights[kind.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not KIND=WEIGHT") from None
+    unknown = set(weights) - set(EXAMPLE_KINDS)
+    if unknown or not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+        raise argparse.ArgumentTypeError(f"kind weights need kinds from {list(EXAMPLE_KINDS)} with non-negative "
+                                         f"weights and a positive sum, got {text!r}")
+    return weights
 
 
 def _answer_bank(texts: list[str], queries: set[str]) -> list[str]:
@@ -63,12 +83,15 @@ def run(args: argparse.Namespace) -> int:
     if args.data == "tabletop":
         from vljepa_ros.world import dataset, tabletop
 
-        source = TabletopSource(config.frames_per_clip, config.image_size, seed=args.seed)
+        source = TabletopSource(config.frames_per_clip, config.image_size, seed=args.seed,
+                                kind_weights=args.kind_weights)
         corpus = dataset.text_corpus()
         bank = _answer_bank(corpus, set(tabletop.QUESTIONS.values()) | {dataset.CAPTION_QUERY, dataset.ACTION_QUERY})
     else:
         from vljepa_ros.world import dataset
 
+        if args.kind_weights:
+            raise SystemExit("--kind-weights applies to --data tabletop; an examples file has its mix already")
         examples = dataset.load_examples(args.data)
         source = ListSource(examples, seed=args.seed)
         answers = sorted({e.answer for e in examples})

@@ -71,11 +71,13 @@ class TabletopSource:
     Chunks of `chunk` examples come from consecutive world seeds, are shuffled, and each example is used once.
     """
 
-    def __init__(self, frames_per_clip: int, image_size: int, seed: int = 0, chunk: int = 512) -> None:
+    def __init__(self, frames_per_clip: int, image_size: int, seed: int = 0, chunk: int = 512,
+                 kind_weights: dict[str, float] | None = None) -> None:
         from vljepa_ros.world import dataset
 
         self.dataset = dataset
         self.frames_per_clip, self.image_size, self.chunk = frames_per_clip, image_size, chunk
+        self.kind_weights = dict(kind_weights or dataset.DEFAULT_KIND_WEIGHTS)
         self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
@@ -88,7 +90,8 @@ class TabletopSource:
             world_seed = self.next_world_seed
             assert not self.dataset.is_held_out_seed(world_seed)
             self.next_world_seed = (world_seed + 1) % self.dataset.HELD_OUT_SEED_START
-            chunk = self.dataset.generate_examples(world_seed, self.chunk, self.frames_per_clip, self.image_size)
+            chunk = self.dataset.generate_examples(world_seed, self.chunk, self.frames_per_clip, self.image_size,
+                                                   kind_weights=self.kind_weights)
             self.rng.shuffle(chunk)
             self.pending += chunk
         picked, self.pending = self.pending[:size], self.pending[size:]
