@@ -20,8 +20,8 @@ TRAIN_SEEDS = range(0, HELD_OUT_SEED_START)  # seeds for `train`
 DEMO_SEED = HELD_OUT_SEED_START  # data/demo_tabletop
 DEFAULT_KIND_WEIGHTS = {"caption": 0.5, "qa": 0.25, "action": 0.25}
 _EPISODES_PER_CHUNK = 8
-_EXAMPLES_PER_SEGMENT = 2
-_NEGATIVES_SEPARATOR = "\n"  # texts are single lines  # examples drawn per segment of a chunk: many scenes, few clips each
+_EXAMPLES_PER_SEGMENT = 2  # examples drawn per segment of a chunk: many scenes, few clips each
+_NEGATIVES_SEPARATOR = "\n"  # joins an example's negatives in a saved .npz; texts are single lines
 
 
 def is_held_out_seed(seed: int) -> bool:
