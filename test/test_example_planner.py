@@ -23,22 +23,32 @@ class OutputWatcher:
     def __init__(self, process: subprocess.Popen) -> None:
         self.process = process
         self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._finished = False
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._finished = True
+            self._changed.notify_all()
 
     def wait_for(self, *fragments: str, timeout_s: float) -> str:
+        """The first line containing every fragment; woken by each new line, up to the deadline or EOF."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if all(fragment in line for fragment in fragments):
-                    return line
-            if self.process.poll() is not None and not self._thread.is_alive():
-                break
-            time.sleep(0.05)
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if all(fragment in line for fragment in fragments):
+                        return line
+                remaining = deadline - time.monotonic()
+                if self._finished or remaining <= 0:
+                    break
+                self._changed.wait(remaining)
         raise AssertionError(f"no line with {fragments} in the output:\n" + "\n".join(self.lines))
 
 
