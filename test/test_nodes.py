@@ -133,6 +133,15 @@ def test_perception_embeddings_equal_the_core_model_and_bad_images_are_survived(
         assert float(values["rate_hz"]) > 0 and "clips_dropped" in values
 
 
+def test_sensor_qos_holds_the_requested_depth_best_effort():
+    from rclpy.qos import HistoryPolicy, ReliabilityPolicy
+
+    from vljepa_ros.nodes.common import SENSOR_QOS, sensor_qos
+    qos = sensor_qos(30)
+    assert (qos.depth, qos.history, qos.reliability) == (30, HistoryPolicy.KEEP_LAST, ReliabilityPolicy.BEST_EFFORT)
+    assert qos.durability == SENSOR_QOS.durability
+
+
 def test_perception_rejects_bad_parameters_survives_a_missing_checkpoint_and_reconfigures(tmp_path, tiny_model_dir):
     missing = tmp_path / "no_such_model"
     with ros_process(node_command("perception", missing), "perception_missing") as process, \
@@ -163,6 +172,9 @@ def test_perception_rejects_bad_parameters_survives_a_missing_checkpoint_and_rec
         ok, reason = set_parameter("backend", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="tpu"))
         assert not ok and "one of" in reason and "onnxruntime" in reason
         ok, reason = set_parameter("stride_frames", ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=0))
+        assert not ok and reason
+        ok, reason = set_parameter("image_queue_depth",
+                                   ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=0))
         assert not ok and reason
         ok, reason = set_parameter("query", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=" "))
         assert not ok and "empty" in reason

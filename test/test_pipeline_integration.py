@@ -63,6 +63,7 @@ def test_nodes_match_the_offline_pipeline_on_a_bag(tiny_model_dir, tmp_path):
 
     # Embeddings: one per offline clip, equal within float tolerance.
     assert result.summary["frames"] == len(stream.frames)
+    assert result.summary["frames_received"] == len(stream.frames), "frames lost before the perception callback"
     node_by_end = {stamp_to_ns(message.clip_end): message for message in result.embeddings}
     assert sorted(node_by_end) == sorted(offline.last_stamps_ns.tolist()), "the nodes dropped or added clips"
     for vector, first, last in zip(offline.embeddings, offline.first_stamps_ns, offline.last_stamps_ns):

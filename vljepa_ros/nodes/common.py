@@ -22,7 +22,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from vljepa_ros.errors import ImageConversionError
 from vljepa_ros.runtime import BACKENDS, DEVICES, PRECISIONS
@@ -35,6 +35,13 @@ OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # overwrite samples before the callback takes them, as reliable + keep-last would do silently.
 STREAM_INPUT_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 DIAGNOSTICS_TOPIC = "/diagnostics"
+
+
+def sensor_qos(depth: int) -> QoSProfile:
+    """SENSOR_QOS (best effort, keep last) holding `depth` samples instead of 5: a callback that falls
+    behind for longer than depth / frame rate loses frames inside DDS, where no counter sees them."""
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=SENSOR_QOS.durability)
 
 
 

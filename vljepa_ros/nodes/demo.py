@@ -219,8 +219,14 @@ def summarize(replay_stats, result: DemoResult, latencies: list[float], diagnost
     uniform_1hz_decodes = max(1, int(np.floor(stream_s)) + 1)  # one decode per second of stream
     first = min((stamp_to_ns(e.clip_start) for e in result.embeddings), default=0)
     last = max((stamp_to_ns(e.clip_end) for e in result.embeddings), default=0)
+    published = replay_stats.published if replay_stats else 0
+    # The last diagnostics arrive after the drain (>= DRAIN_QUIET_S of quiet), so the count is final.
+    received = int(perception.get("images_received", 0))
+    lost_in_transport = max(0, published - received)  # best-effort frames DDS dropped before the callback
     return {
-        "frames": replay_stats.published if replay_stats else 0,
+        "frames": published,
+        "frames_received": received,
+        "frames_lost_in_transport": lost_in_transport,
         "stream_duration_s": round(stream_s, 3),
         "embeddings": len(result.embeddings),
         "embedding_span_s": round((last - first) / 1e9, 3),
@@ -230,7 +236,8 @@ def summarize(replay_stats, result: DemoResult, latencies: list[float], diagnost
         "action_hypotheses": len(result.hypotheses),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 2) if latencies else None,
         "latency_p95_ms": round(float(np.percentile(latencies, 95)) * 1e3, 2) if latencies else None,
-        "drops": int(perception.get("clips_dropped", 0)) + int(perception.get("images_rejected", 0)),
+        "drops": int(perception.get("clips_dropped", 0)) + int(perception.get("images_rejected", 0))
+        + lost_in_transport,
         "model_id": perception.get("model_id", ""),
         "backend": perception.get("backend", ""),
     }

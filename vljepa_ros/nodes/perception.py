@@ -22,10 +22,10 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding
-from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics,
                                      LatencyStats, ParameterSpec, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
-                                     parameter_values, read_text_lines, run_node, stamp_to_ns,
+                                     parameter_values, read_text_lines, run_node, sensor_qos, stamp_to_ns,
                                      to_float32_field)
 from vljepa_ros.stream.clip_assembler import Clip, ClipAssembler
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
@@ -41,6 +41,9 @@ PARAMETERS = (
                   min_value=0.0, max_value=60.0),
     ParameterSpec("label_bank_file", "", "labels for top-k zero-shot classification, one per line "
                   "(empty: the model's banks/labels.txt if present)"),
+    ParameterSpec("image_queue_depth", 10, "images the best-effort subscriptions hold while the node is busy "
+                  "(sensor-data QoS holds 5); raise it to replay bags fast without losing frames; applied on activate",
+                  min_value=1, max_value=10000),
     ParameterSpec("top_k", 3, "labels published with each embedding (0: none)", min_value=0, max_value=100),
     ParameterSpec("autostart", True, "configure and activate on start", read_only=True),
 )
@@ -154,9 +157,10 @@ class PerceptionNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.worker = KeepLatestWorker(self._infer, name="perception-inference", on_error=self._on_inference_error)
+        image_qos = sensor_qos(int(self.get_parameter("image_queue_depth").value))
         self.subscriptions_ = [
-            self.create_subscription(Image, "image_in", self._on_image, SENSOR_QOS),
-            self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS),
+            self.create_subscription(Image, "image_in", self._on_image, image_qos),
+            self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, image_qos),
         ]
         self.activated = True
         if self.engine is not None:  # else the loader sets "active" when the model is ready
