@@ -1,5 +1,6 @@
-"""Single-process bring-up: the three nodes in one multi-threaded executor, configured from the same
-YAML file as the launch file (for pip installs, where `ros2 launch` is not available).
+"""Single-process bring-up: the three nodes in one process, configured from the same YAML file as the
+launch file (for pip installs, where `ros2 launch` is not available). Each node spins on its own
+single-threaded executor thread (`--executor multi`: one multi-threaded executor for all).
 
     vljepa-ros bringup --config config/vljepa.yaml --image-topic /camera/image_raw
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 
-from vljepa_ros.nodes.common import init_ros, spin_nodes
+from vljepa_ros.nodes.spinning import DEFAULT_EXECUTOR, EXECUTORS, run_nodes
 
 DEFAULT_NAMESPACE = "vljepa"
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="deployment YAML (default: the package's config/vljepa.yaml)")
     parser.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC, help="camera topic (Image; /compressed for CompressedImage)")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE)
+    parser.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR,
+                        help="single: one single-threaded executor thread per node (default); "
+                             "multi: one rclpy MultiThreadedExecutor for the three nodes")
     return parser
 
 
@@ -54,14 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not config.is_file():
         print(f"vljepa-ros bringup: config file {config} does not exist", file=sys.stderr)
         return 2
-    init_ros()
-    try:
-        nodes = create_nodes(config, args.image_topic, args.namespace)
-    except Exception:
-        rclpy.try_shutdown()
-        raise
-    spin_nodes(nodes, threads=6)
-    return 0
+    return run_nodes(lambda: create_nodes(config, args.image_topic, args.namespace), executor=args.executor)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,12 +19,12 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from vljepa_ros.errors import ImageConversionError
+from vljepa_ros.nodes.spinning import EXECUTORS, executor_option, run_nodes
 from vljepa_ros.runtime import BACKENDS, DEVICES, PRECISIONS
 from vljepa_ros.stream.images import decode_compressed, decode_image
 
@@ -130,43 +130,64 @@ MODEL_PARAMETERS = (
 
 class BackgroundLoader:
     """Runs a slow load (model, ONNX export, TensorRT build) off the executor, so a node keeps
-    spinning, answering services and publishing diagnostics while it loads. A timer polls the
-    result and hands it to `on_loaded(result)` or `on_failed(error)` on the executor."""
+    spinning, answering services and publishing diagnostics while it loads. When the load ends, a
+    guard condition wakes the node's executor, which hands the result to `on_loaded(result)` or
+    `on_failed(error)` on the executor thread; nothing polls. Loads run on daemon threads: a
+    process that is told to stop never waits for a model it will not use."""
 
-    def __init__(self, node: Node, on_loaded: Callable[[Any], None], on_failed: Callable[[Exception], None],
-                 poll_period_s: float = 0.05) -> None:
+    def __init__(self, node: Node, on_loaded: Callable[[Any], None], on_failed: Callable[[Exception], None]) -> None:
         self._on_loaded, self._on_failed = on_loaded, on_failed
+        self._name = f"{node.get_name()}-load"
         self._future: concurrent.futures.Future | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{node.get_name()}-load")
-        node.create_timer(poll_period_s, self._poll)
+        self._idle = threading.Event()  # set while no load is pending (its result delivered)
+        self._idle.set()
+        self._closed = False
+        self._close_lock = threading.Lock()  # a load ending during close() must not trigger a destroyed guard
+        self._finished = node.create_guard_condition(self._deliver)
 
     @property
     def loading(self) -> bool:
-        return self._future is not None
+        return not self._idle.is_set()
 
     def start(self, load: Callable[[], Any]) -> None:
-        if self._future is not None:
-            self._future.cancel()  # a newer request supersedes one still waiting
-        self._future = self._pool.submit(load)
+        """Load in the background; a newer start supersedes a load still running (its result is dropped)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._future = future
+        self._idle.clear()
 
-    def _poll(self) -> None:
+        def run() -> None:
+            try:
+                future.set_result(load())
+            except Exception as error:  # delivered to on_failed on the executor thread
+                future.set_exception(error)
+            with self._close_lock:
+                if not self._closed:
+                    self._finished.trigger()
+
+        threading.Thread(target=run, name=self._name, daemon=True).start()
+
+    def _deliver(self) -> None:
         future = self._future
-        if future is None or not future.done() or future.cancelled():
-            return
+        if future is None or not future.done():
+            return  # a superseded load ended; the newest one is still running
         self._future = None
-        error = future.exception()
-        if error is not None:
-            self._on_failed(error)
-        else:
-            self._on_loaded(future.result())
+        try:
+            error = future.exception()
+            if error is not None:
+                self._on_failed(error)
+            else:
+                self._on_loaded(future.result())
+        finally:
+            self._idle.set()
 
-    def wait(self, timeout_s: float) -> bool:
-        """Block until the current load finished (tests, scripted bring-up); True if none is pending."""
-        future = self._future
-        if future is not None:
-            concurrent.futures.wait([future], timeout=timeout_s)
-        return future is None or future.done()
+    def wait(self, timeout_s: float | None) -> bool:
+        """Block until the current load's result was delivered; True if none is pending."""
+        return self._idle.wait(timeout_s)
 
+    def close(self) -> None:
+        """Before the node is destroyed: a load that ends later no longer touches it."""
+        with self._close_lock:
+            self._closed = True
 
 
 def create_engine_from(values: dict[str, Any]):
@@ -321,40 +342,11 @@ def _format_value(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Process entry
 # ---------------------------------------------------------------------------------------------
-def init_ros(args: list[str] | None = None) -> None:
-    """rclpy.init, with SIGINT/SIGTERM left to Python: rclpy's own handlers shut the context down
-    at once, before a node could publish its last results (the monitor's open segment)."""
-    from rclpy.signals import SignalHandlerOptions
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def spin_nodes(nodes: Sequence[Node], threads: int = 4) -> None:
-    """Spin until SIGINT/SIGTERM, let each node finish (`close()`), then shut rclpy down cleanly."""
-    executor = MultiThreadedExecutor(num_threads=threads)
-    for node in nodes:
-        executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for node in nodes:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-
-
 def print_node_help(node_factory: Callable[[], Node], parameters: Sequence[ParameterSpec]) -> None:
     module = sys.modules[node_factory.__module__]
-    print((module.__doc__ or "").strip() + "\n\nParameters (set with --ros-args -p NAME:=VALUE or a YAML file):")
+    print((module.__doc__ or "").strip() + f"\n\nOptions:\n  --executor {{{','.join(EXECUTORS)}}}: one single-threaded "
+          "executor for the node (default) or rclpy's multi-threaded one"
+          "\n\nParameters (set with --ros-args -p NAME:=VALUE or a YAML file):")
     for spec in parameters:
         constraint = f" [{spec.descriptor().additional_constraints}]" if spec.choices else ""
         print(f"  {spec.name} (default {spec.default!r}){constraint}: {spec.description}")
@@ -362,18 +354,13 @@ def print_node_help(node_factory: Callable[[], Node], parameters: Sequence[Param
 
 def run_node(node_factory: Callable[[], Node], args: list[str] | None = None,
              parameters: Sequence[ParameterSpec] = ()) -> int:
+    """A node executable's main: `--help`, `--executor single|multi`, then spin until SIGINT/SIGTERM."""
     user_args = rclpy.utilities.remove_ros_args(sys.argv if args is None else args)[1:]
     if {"-h", "--help"} & set(user_args):
         print_node_help(node_factory, parameters)
         return 0
-    init_ros(args)
-    try:
-        node = node_factory()
-    except Exception:
-        rclpy.try_shutdown()
-        raise
-    spin_nodes([node])
-    return 0
+    executor, _ = executor_option(user_args)
+    return run_nodes(lambda: [node_factory()], args, executor)
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> int:

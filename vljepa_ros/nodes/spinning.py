@@ -1,0 +1,164 @@
+"""How a vljepa_ros process runs its nodes: executors, threads, signals and shutdown.
+
+Threads of a node process (see the README's "Runtime design"):
+  * one executor thread per node (`executor="single"`, the default): a SingleThreadedExecutor that
+    only moves messages: it takes a message, runs a short callback (decode an image, push it into a
+    clip, hand work to a worker) and goes back to waiting in rcl, with the GIL released. Each node
+    has its own, so a service call that blocks one node (`rank_actions`, `~/flush`) never delays
+    another node's images in the single-process bring-up.
+  * the nodes' own workers (inference, decoding, model loading), woken by condition variables,
+    queues and guard conditions; nothing polls.
+  * the main thread, which does nothing but wait for SIGINT/SIGTERM (or a spinning thread ending).
+
+`executor="multi"` runs every node on one rclpy MultiThreadedExecutor instead (the previous design;
+kept to compare). rclpy's experimental EventsExecutor (kilted wheels 9.1.2) was tried and is not
+offered: it refuses guard conditions ("Guard conditions not supported"), its timers did not fire
+under `spin()`, and `shutdown()` from another thread deadlocked.
+
+Signals: a process started in the background by a non-interactive shell inherits SIGINT as ignored,
+and Python then installs no KeyboardInterrupt handler, so the process installs its own SIGINT and
+SIGTERM handlers whatever it inherited. The first signal starts an orderly shutdown (the monitor
+still publishes its open segment); any further signal is ignored, so a terminal's Ctrl-C plus
+launch's forwarded SIGINT never raise inside the shutdown.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+
+EXECUTORS = ("single", "multi")
+DEFAULT_EXECUTOR = "single"
+MULTI_EXECUTOR_THREADS = 4
+SHUTDOWN_TIMEOUT_S = 1.0  # per executor: a callback still running after this is abandoned (daemon thread)
+
+
+class StopRequested(BaseException):
+    """Raised in the main thread by the first SIGINT/SIGTERM (a BaseException, like KeyboardInterrupt,
+    so that no `except Exception` on the way swallows it)."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM handlers of our own, installed whatever disposition the process inherited."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+
+    def install(self) -> StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+        return self
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.received)
+
+    def _handle(self, signum: int, frame) -> None:
+        self.received.append(signal.Signals(signum).name)
+        if len(self.received) == 1:  # later signals arrive during the shutdown: ignore them
+            raise StopRequested(self.received[0])
+
+
+def init_ros(args: list[str] | None = None) -> StopSignals:
+    """rclpy.init without rclpy's signal handlers (they shut the context down at once, before a node
+    could publish its last results), and our own handlers instead."""
+    from rclpy.signals import SignalHandlerOptions
+
+    stop_signals = StopSignals().install()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    return stop_signals
+
+
+def make_executors(nodes: Sequence[Node], kind: str = DEFAULT_EXECUTOR) -> list[Executor]:
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
+    if kind == "multi":
+        executor = MultiThreadedExecutor(num_threads=MULTI_EXECUTOR_THREADS)
+        for node in nodes:
+            executor.add_node(node)
+        return [executor]
+    executors = []
+    for node in nodes:
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executors.append(executor)
+    return executors
+
+
+def spin_nodes(nodes: Sequence[Node], executor: str = DEFAULT_EXECUTOR) -> None:
+    """Spin `nodes` on executor threads until SIGINT/SIGTERM (or a spin ends), then shut down in
+    order: stop the executors, let each node finish (`close()`: flush, stop workers), destroy the
+    nodes, shut rclpy down. Re-raises an exception that ended a spin, after the clean-up."""
+    executors = make_executors(nodes, executor)
+    spin_ended = threading.Event()
+    errors: list[BaseException] = []
+
+    def spin(executor_: Executor) -> None:
+        try:
+            executor_.spin()
+        except ExternalShutdownException:
+            pass
+        except BaseException as error:  # re-raised in the main thread, after the clean-up
+            errors.append(error)
+        finally:
+            spin_ended.set()
+
+    threads = [threading.Thread(target=spin, args=(executor_,), name=f"executor-{index}", daemon=True)
+               for index, executor_ in enumerate(executors)]
+    try:
+        for thread in threads:
+            thread.start()
+        spin_ended.wait()  # a blocking lock wait: the signal handler runs and raises StopRequested here
+    except StopRequested:
+        pass
+    finally:
+        shutdown_nodes(nodes, executors, threads)
+    if errors:
+        raise errors[0]
+
+
+def shutdown_nodes(nodes: Sequence[Node], executors: Sequence[Executor],
+                   threads: Sequence[threading.Thread]) -> None:
+    for executor_ in executors:
+        executor_.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
+    for thread in threads:
+        thread.join(SHUTDOWN_TIMEOUT_S)
+    for node in nodes:
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def executor_option(user_args: list[str]) -> tuple[str, list[str]]:
+    """`--executor single|multi` from a node's non-ROS arguments; the rest is returned unchanged."""
+    import argparse
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR)
+    known, rest = parser.parse_known_args(user_args)
+    return known.executor, rest
+
+
+def run_nodes(factory: Callable[[], Sequence[Node]], args: list[str] | None = None,
+              executor: str = DEFAULT_EXECUTOR) -> int:
+    """A process's whole life: signal handlers, rclpy.init, the nodes, spin, clean shutdown.
+    Exit code 0 on SIGINT/SIGTERM, also when the signal came while the nodes were being created."""
+    stop_signals = init_ros(args)
+    try:
+        nodes = factory()
+    except StopRequested:  # before any node existed
+        rclpy.try_shutdown()
+        return 0
+    except BaseException:
+        rclpy.try_shutdown()
+        raise
+    if stop_signals.stopping:  # a signal arrived while the factory swallowed it
+        shutdown_nodes(nodes, [], [])
+        return 0
+    spin_nodes(nodes, executor)
+    return 0
