@@ -8,8 +8,10 @@ query, and candidate action texts are ranked by cosine similarity to it.
 - Streaming: every `stream_period_s`, publishes `action_hypotheses` (vljepa_ros/ActionHypotheses)
   for the pair (t - horizon_s, t) at the newest frame t, over the candidate bank.
 - Subscribes `image_in` / `image_in/compressed` (sensor-data QoS) to keep the frame history.
-Service calls and the streaming timer run in their own callback groups on a multi-threaded
-executor, so inference never blocks image reception.
+Image callbacks only store the message: a frame is decoded when a ranking looks it up, never on
+arrival. Streaming inference runs on a worker thread (the timer only wakes it), so it never
+blocks image reception; a service call runs on the node's executor thread, which serves only
+this node.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_
 from vljepa_ros.srv import RankActions
 from vljepa_ros.stream.action_scoring import RankedAction, rank_actions
 from vljepa_ros.stream.history import FrameHistory
+from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.world.dataset import ACTION_QUERY, make_action_clip
 
 PARAMETERS = (
@@ -62,7 +65,7 @@ class ActionInferenceNode(Node):
         self._history_lock = threading.Lock()
         self._inference_lock = threading.Lock()  # one model call at a time (service vs streaming)
         self.images_received = 0
-        self.images_rejected = 0
+        self.images_rejected = 0  # counted when a looked-up frame fails to decode
         self.requests_served = 0
         self.requests_failed = 0
         self.stream_skipped = 0
@@ -78,6 +81,8 @@ class ActionInferenceNode(Node):
                                  callback_group=images)
         self.create_service(RankActions, "rank_actions", self._on_rank_actions,
                             callback_group=MutuallyExclusiveCallbackGroup())
+        self._stream_worker: KeepLatestWorker[None] = KeepLatestWorker(
+            lambda _: self._stream_once(), name="action-stream", on_error=self._on_stream_error)
         self._stream_group = MutuallyExclusiveCallbackGroup()
         self._stream_timer = None
         self._restart_stream_timer()
@@ -145,19 +150,20 @@ class ActionInferenceNode(Node):
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_image(self, message: Image | CompressedImage) -> None:
+        """Executor thread: keep the message; it is decoded only if a ranking looks it up."""
         self.images_received += 1
-        try:
-            rgb = image_msg_to_rgb(message)
-        except VLJepaError as error:
-            self.images_rejected += 1
-            self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
-            return
         with self._history_lock:
-            self.history.add(stamp_to_ns(message.header.stamp), rgb)
+            self.history.add(stamp_to_ns(message.header.stamp), message)
 
     def _lookup(self, stamp_ns: int) -> tuple[int, np.ndarray]:
         with self._history_lock:
-            return self.history.nearest(stamp_ns, self.values["history_tolerance_s"])
+            found_ns, message = self.history.nearest(stamp_ns, self.values["history_tolerance_s"])
+        try:
+            return found_ns, image_msg_to_rgb(message)
+        except VLJepaError as error:
+            self.images_rejected += 1
+            self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
+            raise
 
     # -- inference ----------------------------------------------------------------------------
     def rank(self, initial: np.ndarray, final: np.ndarray, candidates: list[str]) -> list[RankedAction]:
@@ -214,8 +220,11 @@ class ActionInferenceNode(Node):
         return response
 
     def _on_stream_timer(self) -> None:
-        if self.engine is None or not self.candidates:
-            return
+        if self.engine is not None and self.candidates:
+            self._stream_worker.submit(None)  # replaces a tick still waiting for the worker (counted)
+
+    def _stream_once(self) -> None:
+        """Worker thread: rank the candidate bank for (newest - horizon_s, newest) and publish."""
         with self._history_lock:
             newest = self.history.available_range_ns()
         if newest is None:
@@ -227,13 +236,18 @@ class ActionInferenceNode(Node):
         except LookupError:
             self.stream_skipped += 1  # not enough history yet for the horizon
             return
-        try:
-            ranking = self.rank(initial, final, self.candidates)
-        except VLJepaError as error:
-            self.diagnostics.error(f"streaming inference failed: {error}")
-            return
+        ranking = self.rank(initial, final, self.candidates)
         self.publisher.publish(self._hypotheses(ranking, initial_ns, final_ns))
         self.stream_rate.tick()
+
+    def _on_stream_error(self, _: None, error: Exception) -> None:
+        self.get_logger().error(f"streaming inference failed: {error}", throttle_duration_sec=5.0)
+        self.diagnostics.error(f"streaming inference failed: {error}")
+
+    def close(self) -> None:
+        """Stop the streaming worker and the loader before the node is destroyed."""
+        self._stream_worker.stop(1.0)
+        self.loader.close()
 
     def _diagnostic_values(self) -> dict:
         return {
@@ -247,6 +261,7 @@ class ActionInferenceNode(Node):
             "requests_failed": self.requests_failed,
             "drops": self.images_rejected,
             "stream_waiting_for_history": self.stream_skipped,
+            "stream_rankings_skipped": self._stream_worker.dropped,
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.engine.model_id if self.engine else "",
         }

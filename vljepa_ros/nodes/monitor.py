@@ -32,6 +32,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_
 from vljepa_ros.stream.shift_detector import OnlineShiftDetector, SegmentEvent
 
 DECODERS = ("retrieval", "generative")
+CLOSE_TIMEOUT_S = 1.0  # shutdown waits this long for the last decodes (SIGINT must end the node in < 2 s)
 DETECTOR_PARAMETERS = ("smoothing_window", "variance_window", "shift_threshold", "min_interval_s", "max_segment_s")
 
 PARAMETERS = (
@@ -106,7 +107,7 @@ class MonitorNode(Node):
         self.decode_latency = LatencyStats()
         self.diagnostics = Diagnostics(self, self._diagnostic_values)
         self._pending: queue.Queue = queue.Queue(maxsize=self.values["max_pending_decodes"])
-        self._stop = threading.Event()
+        self._decoder_settled = threading.Event()  # set when no decoder load is pending (or on close)
         self._decode_thread = threading.Thread(target=self._decode_loop, name="monitor-decoder", daemon=True)
         self._decode_thread.start()
         self.publisher = self.create_publisher(SemanticEvent, "event", OUTPUT_QOS)
@@ -146,6 +147,7 @@ class MonitorNode(Node):
             self._on_load_failed(error)
             return
         self.diagnostics.warn("loading the decoder")
+        self._decoder_settled.clear()
         self.loader.start(lambda: self._load(values))
 
     @staticmethod
@@ -160,11 +162,13 @@ class MonitorNode(Node):
 
     def _on_loaded(self, loaded: tuple) -> None:
         self.engine, self.decoder = loaded
+        self._decoder_settled.set()
         self.get_logger().info(f"decoding with the {self.values['decoder']} decoder of model {self.engine.model_id}")
         self.diagnostics.ok("running")
 
     def _on_load_failed(self, error: Exception) -> None:
         self.engine = self.decoder = None
+        self._decoder_settled.set()
         self.get_logger().error(f"decoder not loaded: {error}")
         self.diagnostics.error(f"decoder not loaded: {error}")
 
@@ -211,11 +215,8 @@ class MonitorNode(Node):
             self.get_logger().warning("decoder is behind: segment dropped", throttle_duration_sec=5.0)
 
     def _decode_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item = self._pending.get(timeout=0.2)
-            except queue.Empty:
-                continue
+        """Decoder thread: blocks on the queue; close() ends it with a None sentinel."""
+        while (item := self._pending.get()) is not None:
             try:
                 self._decode_and_publish(*item)
             except Exception as error:  # reported; the loop carries on with the next segment
@@ -236,8 +237,7 @@ class MonitorNode(Node):
         message.shift_score = event.shift_score
         message.shift_threshold = event.threshold
         message.trigger = event.trigger
-        while self.loader.loading and not self._stop.is_set():  # events before the decoder is ready wait
-            time.sleep(0.05)
+        self._decoder_settled.wait()  # events before the decoder is ready wait for it (close() releases them)
         decoder = self.decoder
         if decoder is None:
             self.events_without_text += 1
@@ -252,16 +252,18 @@ class MonitorNode(Node):
         self.publisher.publish(message)
 
     def wait_for_decodes(self, timeout_s: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while self._pending.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._pending.unfinished_tasks
+        """Block until every queued segment was decoded and published (a condition variable, no polling)."""
+        with self._pending.all_tasks_done:
+            return self._pending.all_tasks_done.wait_for(lambda: not self._pending.unfinished_tasks, timeout_s)
 
     def close(self) -> None:
+        """Shutdown: publish the open segment (without text if the decoder never loaded), stop the thread."""
         self.flush()
-        self.wait_for_decodes()
-        self._stop.set()
-        self._decode_thread.join(2.0)
+        self._decoder_settled.set()
+        self.wait_for_decodes(CLOSE_TIMEOUT_S)
+        self._pending.put(None)
+        self._decode_thread.join(CLOSE_TIMEOUT_S)
+        self.loader.close()
 
     def _diagnostic_values(self) -> dict:
         received = self.embeddings_received

@@ -49,6 +49,9 @@ PARAMETERS = (
 )
 
 
+STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
+
+
 @dataclass
 class PendingClip:
     clip: Clip
@@ -191,8 +194,8 @@ class PerceptionNode(LifecycleNode):
             self.destroy_subscription(subscription)
         self.subscriptions_ = []
         if self.worker is not None:
-            self.worker.wait_idle(5.0)
-            self.worker.stop()
+            self.worker.wait_idle(STOP_TIMEOUT_S)  # let the clip in inference publish
+            self.worker.stop(STOP_TIMEOUT_S)
             self.worker = None
 
     def _release(self) -> None:
@@ -202,25 +205,27 @@ class PerceptionNode(LifecycleNode):
         self.engine = self.label_bank = self.assembler = None
 
     def close(self) -> None:
-        """Stop the worker thread before the node is destroyed (SIGINT/SIGTERM path)."""
+        """Stop the worker threads before the node is destroyed (SIGINT/SIGTERM path)."""
         self._stop_processing()
+        self.loader.close()
 
     # -- data path ----------------------------------------------------------------------------
     def _on_image(self, message: Image | CompressedImage) -> None:
+        """Executor thread: decode the image (only if the clip assembler samples it) and push it;
+        a finished clip goes to the inference worker. Nothing here waits for the model."""
         received = time.monotonic()
         self.images_received += 1
-        try:
-            rgb = image_msg_to_rgb(message)
-        except VLJepaError as error:
-            self.images_rejected += 1
-            self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
-            self.diagnostics.warn(f"image rejected: {error}")
-            return
-        with self._lock:  # Image and CompressedImage callbacks may run on different threads
+        with self._lock:  # the assembler is replaced on (re)configure
             if self.assembler is None:
                 self.images_while_loading += 1
                 return
-            clip = self.assembler.push(rgb, stamp_to_ns(message.header.stamp))
+            try:
+                clip = self.assembler.push_lazy(lambda: image_msg_to_rgb(message), stamp_to_ns(message.header.stamp))
+            except VLJepaError as error:
+                self.images_rejected += 1
+                self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
+                self.diagnostics.warn(f"image rejected: {error}")
+                return
         if clip is not None and self.worker is not None:
             self.worker.submit(PendingClip(clip, message.header.frame_id, received))
 

@@ -6,6 +6,7 @@ are exactly the clips the evaluation scores.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,21 +90,28 @@ class ClipAssembler:
 
     def push(self, rgb: np.ndarray, stamp_ns: int) -> Clip | None:
         """Offer one RGB frame; returns a Clip when one is due, else None."""
+        return self.push_lazy(lambda: rgb, stamp_ns)
+
+    def push_lazy(self, decode: Callable[[], np.ndarray], stamp_ns: int) -> Clip | None:
+        """push(), calling `decode()` for the frame only if it is sampled: a node never spends time
+        decoding a camera image that subsampling or an old stamp would throw away."""
         self.frames_received += 1
         stamp_ns = int(stamp_ns)
         if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
             self.dropped_out_of_order += 1
             return None
-        if self._frame_shape is not None and rgb.shape != self._frame_shape:
-            # A clip mixing resolutions cannot be stacked; start over at the new size.
-            self.resolution_resets += 1
-            self.reset()
-        self._frame_shape = rgb.shape
         self._last_stamp_ns = stamp_ns
-
         if not self._take_sample(stamp_ns):
             self.frames_skipped += 1
             return None
+        rgb = decode()
+        if self._frame_shape is not None and rgb.shape != self._frame_shape:
+            # A clip mixing resolutions cannot be stacked; start over at the new size, sampled from here.
+            self.resolution_resets += 1
+            self.reset()
+            self._last_stamp_ns = stamp_ns
+            self._take_sample(stamp_ns)
+        self._frame_shape = rgb.shape
         self.frames_sampled += 1
         self._sampled_since_reset += 1
         self._ring.append((stamp_ns, rgb))
