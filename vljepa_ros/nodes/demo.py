@@ -16,7 +16,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import yaml
 DEMO_NAMESPACE = "vljepa"
 READY_DEADLINE_S = 120.0  # the node process imports torch and loads three models on 2 cores
 DRAIN_QUIET_S = 2.0  # after the last frame, wait until no embedding arrived for this long
+LOCKSTEP_DEADLINE_S = 60.0  # one clip's inference, on the busiest machine
 
 
 @dataclass
@@ -67,7 +70,12 @@ def start_pipeline(config: Path, camera_topic: str, log_path: Path) -> subproces
 
 
 def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path | None = None,
-             rate: float = 1.0, quiet: bool = False) -> DemoResult:
+             rate: float = 1.0, quiet: bool = False, lockstep_clip_ends: Collection[int] | None = None) -> DemoResult:
+    """Replay `bag` through the nodes. With `lockstep_clip_ends` (the last-frame stamps of the clips
+    the perception node will emit), the replay waits after each such frame until its embedding has
+    arrived: at most one clip is in flight, so no clip can be replaced and no frame can overflow a
+    queue however slow the machine (for exact node-vs-offline comparisons; latency then includes no
+    queueing)."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
@@ -104,10 +112,17 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
     latencies: list[float] = []
     first_stamp_ns: list[int] = []
 
+    embedded = threading.Condition()  # notified by each embedding; the lockstep replay waits on it
+    embedded_ends: set[int] = set()
+
     def on_publish(stamp_ns: int) -> None:  # called by the replay thread after each frame
         publish_times[stamp_ns] = time.monotonic()
         if not first_stamp_ns:
             first_stamp_ns.append(stamp_ns)
+        if lockstep_clip_ends is not None and stamp_ns in lockstep_clip_ends:
+            with embedded:
+                if not embedded.wait_for(lambda: stamp_ns in embedded_ends, LOCKSTEP_DEADLINE_S):
+                    raise TimeoutError(f"no embedding for the clip ending at {stamp_ns} within {LOCKSTEP_DEADLINE_S} s")
 
     def on_diagnostics(message: DiagnosticArray) -> None:
         for status in message.status:
@@ -120,6 +135,9 @@ def run_demo(bag: Path, out: Path, model_dir: Path | None = None, config: Path |
 
     def on_embedding(message: SemanticEmbedding) -> None:
         result.embeddings.append(message)
+        with embedded:
+            embedded_ends.add(stamp_to_ns(message.clip_end))
+            embedded.notify_all()
         published = publish_times.get(stamp_to_ns(message.clip_end))
         if published is not None:
             latencies.append(time.monotonic() - published)
