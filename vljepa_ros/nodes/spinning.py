@@ -77,13 +77,13 @@ def make_executors(nodes: Sequence[Node], kind: str = DEFAULT_EXECUTOR) -> list[
     if kind not in EXECUTORS:
         raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
     if kind == "multi":
-        executor = MultiThreadedExecutor(num_threads=MULTI_EXECUTOR_THREADS)
+        executor = MultiThreadedExecutor(num_threads=MULTI_EXECUTOR_THREADS, context=nodes[0].context)
         for node in nodes:
             executor.add_node(node)
         return [executor]
     executors = []
     for node in nodes:
-        executor = SingleThreadedExecutor()
+        executor = SingleThreadedExecutor(context=node.context)
         executor.add_node(node)
         executors.append(executor)
     return executors
