@@ -94,14 +94,15 @@ class ClipAssembler:
 
     def push_lazy(self, decode: Callable[[], np.ndarray], stamp_ns: int) -> Clip | None:
         """push(), calling `decode()` for the frame only if it is sampled: a node never spends time
-        decoding a camera image that subsampling or an old stamp would throw away."""
+        decoding a camera image that subsampling or an old stamp would throw away. A frame whose
+        decode raises leaves the assembler as it was."""
         self.frames_received += 1
         stamp_ns = int(stamp_ns)
         if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
             self.dropped_out_of_order += 1
             return None
-        self._last_stamp_ns = stamp_ns
-        if not self._take_sample(stamp_ns):
+        if not self._sample_due(stamp_ns):
+            self._last_stamp_ns = stamp_ns
             self.frames_skipped += 1
             return None
         rgb = decode()
@@ -109,9 +110,9 @@ class ClipAssembler:
             # A clip mixing resolutions cannot be stacked; start over at the new size, sampled from here.
             self.resolution_resets += 1
             self.reset()
-            self._last_stamp_ns = stamp_ns
-            self._take_sample(stamp_ns)
         self._frame_shape = rgb.shape
+        self._last_stamp_ns = stamp_ns
+        self._advance_sample_grid(stamp_ns)
         self.frames_sampled += 1
         self._sampled_since_reset += 1
         self._ring.append((stamp_ns, rgb))
@@ -120,18 +121,20 @@ class ClipAssembler:
         self.clips_emitted += 1
         return self._make_clip()
 
-    def _take_sample(self, stamp_ns: int) -> bool:
-        if self.sample_period_ns == 0:
+    def _sample_due(self, stamp_ns: int) -> bool:
+        if self.sample_period_ns == 0 or self._next_sample_ns is None:
             return True
+        return stamp_ns >= self._next_sample_ns - int(self.sample_period_ns * SAMPLE_JITTER_FRACTION)
+
+    def _advance_sample_grid(self, stamp_ns: int) -> None:
+        """Move the grid past a sampled frame; after a gap it jumps instead of firing a burst."""
+        if self.sample_period_ns == 0:
+            return
         tolerance_ns = int(self.sample_period_ns * SAMPLE_JITTER_FRACTION)
-        if self._next_sample_ns is not None and stamp_ns < self._next_sample_ns - tolerance_ns:
-            return False
-        # Advance the grid past this frame; after a gap the grid jumps instead of firing a burst.
         next_sample_ns = stamp_ns if self._next_sample_ns is None else self._next_sample_ns
         while next_sample_ns - tolerance_ns <= stamp_ns:
             next_sample_ns += self.sample_period_ns
         self._next_sample_ns = next_sample_ns
-        return True
 
     def _clip_due(self) -> bool:
         count = self._sampled_since_reset
