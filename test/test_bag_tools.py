@@ -24,7 +24,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, ros_node, spin_until, stop_process  # noqa: E402
+from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, ros_node, spin_until, stop_process_group  # noqa: E402
 from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent  # noqa: E402
 from vljepa_ros.nodes.bag_replay import (BagReplayer, BagReplayError, default_output_topic,  # noqa: E402
                                          find_image_topic)
@@ -182,14 +182,15 @@ def test_replay_command_publishes_the_bag_from_another_process(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "vljepa_ros.cli", "replay", str(tmp_path / "bag"), "--namespace", "replay_cli",
              "--remap-to", "image_in", "--qos", "reliable", "--wait-for-subscribers", "1", "--start-delay-s", "0.5",
-             "--rate", "4", "--no-progress"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--rate", "4", "--no-progress"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)  # its own process group, so stop_process_group can kill all of it
         try:
             spin_until(executor, lambda: len(received) >= FRAMES or process.poll() is not None,
                        DISCOVERY_DEADLINE_S, what="the replayed frames")
             spin_until(executor, lambda: len(received) >= FRAMES, 5.0, what="the last frames")
             output, _ = process.communicate(timeout=15)
         finally:
-            stop_process(process)
+            stop_process_group(process)
     assert process.returncode == 0, output
     assert f"published {FRAMES} frames" in output
     assert received == frames
@@ -313,7 +314,8 @@ def test_record_command_closes_a_readable_bag_on_ctrl_c(tmp_path):
         [sys.executable, "-m", "vljepa_ros.cli", "record", "--out", str(tmp_path / "cli.mcap"),
          "--namespace", "rec_cli",
          "--topics", "event", "/rec_cli_chatter:std_msgs/msg/String"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)  # its own process group, so stop_process_group can kill all of it
     try:
         with ros_node("record_command_test") as (node, executor):
             event_publisher = node.create_publisher(SemanticEvent, "/rec_cli/event", RELIABLE)
@@ -333,7 +335,7 @@ def test_record_command_closes_a_readable_bag_on_ctrl_c(tmp_path):
             spin_until(executor, lambda: sent[0] >= first_matched + 20, 10.0, every_spin=publish,
                        what="20 more messages")
     finally:
-        returncode = stop_process(process)  # SIGINT, as Ctrl-C
+        returncode = stop_process_group(process)  # SIGINT, as Ctrl-C
     output = process.stdout.read()
     assert returncode == 0, output
     assert f"wrote {tmp_path / 'cli' / 'cli.mcap'}" in output

@@ -153,10 +153,9 @@ def test_installed_perception_node_publishes_embeddings(workspace, tiny_model_di
     install environment, driven over real topics by this process."""
     from sensor_msgs.msg import Image
 
-    from ros_testing import ros_node, spin_until
+    from ros_testing import ros_node, spin_until, stop_process_group
     from test_nodes import MODEL_LOAD_DEADLINE_S, image_message
     from vljepa_ros.msg import SemanticEmbedding
-    from vljepa_ros.nodes.common import stop_process
 
     executable = workspace / "install" / PACKAGE / "lib" / PACKAGE / "perception_node"
     script = f'. "{workspace}/install/local_setup.sh" && exec "$@"'
@@ -165,7 +164,8 @@ def test_installed_perception_node_publishes_embeddings(workspace, tiny_model_di
         process = subprocess.Popen(
             ["bash", "-c", script, "bash", str(executable), "--ros-args", "-p", f"model_dir:={tiny_model_dir}"],
             cwd=workspace, env=dict(colcon_environment(workspace / "colcon_home"), PYTHONUNBUFFERED="1"),
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own process group, so stop_process_group can kill all of it
     try:
         with ros_node("colcon_perception_driver") as (node, executor):
             publisher = node.create_publisher(Image, "image_in", 10)
@@ -182,7 +182,7 @@ def test_installed_perception_node_publishes_embeddings(workspace, tiny_model_di
             assert process.poll() is None, "the installed perception_node died"
             assert embeddings[0].dimension == len(embeddings[0].embedding) > 0
     finally:
-        returncode = stop_process(process)
+        returncode = stop_process_group(process)
         print(f"--- installed perception_node (exit code {returncode}) ---\n{log_path.read_text()}")
     assert returncode == 0
     assert "Traceback" not in log_path.read_text()

@@ -7,12 +7,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make test`")
 
-from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, stop_process  # noqa: E402
+from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, stop_process_group  # noqa: E402
 
 CANDIDATES = ["a pick", "c push", "b open"]
 
@@ -51,29 +53,40 @@ class OutputWatcher:
                 self._changed.wait(remaining)
         raise AssertionError(f"no line with {fragments} in the output:\n" + "\n".join(self.lines))
 
+    def wait_for_end(self, timeout_s: float) -> None:
+        """Until the output is closed (the process and all that share its stdout are gone)."""
+        self._thread.join(timeout_s)
 
-def start(args: list[str]) -> subprocess.Popen:
+
+@contextmanager
+def piped_process(args: list[str], name: str) -> Iterator[tuple[subprocess.Popen, OutputWatcher]]:
+    """`python <args>` in its own process group, its output collected; stopped (its group killed if
+    it hangs) on every way out, and its output printed for a failing test."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    output = OutputWatcher(process)
+    try:
+        yield process, output
+    finally:
+        stop_process_group(process)
+        output.wait_for_end(timeout_s=5.0)
+        print(f"--- output of {name} (exit code {process.returncode}) ---\n" + "\n".join(output.lines))
 
 
 def test_example_planner_prints_events_and_logs_rankings():
-    peer = start(["test/peers/planner_peer.py"])
-    planner = start(["examples/planner_node.py", "--ros-args", "-p", "rank_period_s:=0.5",
-                     "-p", f"candidates:={CANDIDATES}"])
-    try:
-        planner_output = OutputWatcher(planner)
-        peer_output = OutputWatcher(peer)
+    planner_args = ["examples/planner_node.py", "--ros-args", "-p", "rank_period_s:=0.5",
+                    "-p", f"candidates:={CANDIDATES}"]
+    # Both processes are stopped before anything is asserted, so a failed check never leaves one running.
+    with piped_process(["test/peers/planner_peer.py"], "planner_peer"), \
+            piped_process(planner_args, "planner") as (planner, planner_output):
         event_line = planner_output.wait_for("event [3.0 s .. 4.0 s]", "the robot picks up the red cube",
                                              timeout_s=DISCOVERY_DEADLINE_S)
-        assert "cosine 0.60" in event_line  # [0.6, 0.8] . [1, 0]
         # The peer answers only a stamps request for a 2 s window ending at a clip_end it published,
         # and ranks by reversed alphabetical order.
         ranking_line = planner_output.wait_for("ranking up to", timeout_s=DISCOVERY_DEADLINE_S)
-        assert "1. c push (score 0.90), 2. b open (score 0.80), 3. a pick (score 0.70)" in ranking_line
-        assert not any("ranking failed" in line for line in planner_output.lines), planner_output.lines
-    finally:
-        assert stop_process(planner) == 0, "the planner did not exit cleanly on SIGINT"
-        stop_process(peer)
-    print("\n".join(peer_output.lines))
+        planner_exit_code = stop_process_group(planner)
+    assert "cosine 0.60" in event_line  # [0.6, 0.8] . [1, 0]
+    assert "1. c push (score 0.90), 2. b open (score 0.80), 3. a pick (score 0.70)" in ranking_line
+    assert not any("ranking failed" in line for line in planner_output.lines), planner_output.lines
+    assert planner_exit_code == 0, "the planner did not exit cleanly on SIGINT"
