@@ -99,7 +99,7 @@ class ActionInferenceNode(Node):
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
         self.values = raw_parameter_values(self, PARAMETERS)
         names = {parameter.name for parameter in parameters}
-        if names & {"model_dir", "backend", "device", "precision", "engine_cache_dir", "candidates_file"}:
+        if names & ({spec.name for spec in MODEL_PARAMETERS} | {"candidates_file"}):
             self.load_model()
         if "stream_period_s" in names:
             self._restart_stream_timer()

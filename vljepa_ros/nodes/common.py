@@ -125,6 +125,8 @@ MODEL_PARAMETERS = (
     ParameterSpec("device", "cpu", "inference device; applied on configure", choices=DEVICES),
     ParameterSpec("precision", "fp32", "inference precision; applied on configure", choices=PRECISIONS),
     ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros)"),
+    ParameterSpec("inference_threads", 0, "CPU threads of the inference engine (0: the backend's default, all cores; "
+                  "torch's setting is per process); applied on configure", min_value=0, max_value=256),
 )
 
 
@@ -196,7 +198,8 @@ def create_engine_from(values: dict[str, Any]):
     from vljepa_ros.runtime import create_engine
     return create_engine(resolve_model_dir(values["model_dir"]), backend=values["backend"],
                          device=values["device"], precision=values.get("precision", "fp32"),
-                         cache_dir=values.get("engine_cache_dir") or None)
+                         cache_dir=values.get("engine_cache_dir") or None,
+                         threads=values.get("inference_threads") or None)
 
 
 # ---------------------------------------------------------------------------------------------
