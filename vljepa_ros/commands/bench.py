@@ -1,4 +1,8 @@
-"""`vljepa-ros bench`: clip latency (p50/p95) and throughput of every backend on the same inputs, plus the machine."""
+"""`vljepa-ros bench`: clip latency (p50/p95) and throughput of every backend on the same inputs, plus the machine.
+
+With --pipeline: the three nodes end to end instead (single process and three processes, the demo bag and
+a 640x480 30 Hz raw camera): frame->embedding latency, drops, lost frames, CPU and memory per process,
+next to the bare engine on the same clips (vljepa_ros/commands/pipeline_bench.py)."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backends", default="",
                         help="comma-separated configs backend[:precision][+compile], e.g. "
                              "torch,torch:bf16,torch:bf16+compile,onnxruntime,tensorrt:fp16 "
-                             "(default: a sensible set for the device)")
+                             "(default: a sensible set for the device); with --pipeline: backend names "
+                             "(default: torch,onnxruntime)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--iterations", type=int, default=50, help="timed clips per configuration")
     parser.add_argument("--warmup", type=int, default=5, help="untimed clips per configuration first")
@@ -24,10 +29,58 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="square camera frame size in pixels (default: the preset's image size)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime "
                         "(default: all usable cores)")
+    add_pipeline_arguments(parser)
     parser.set_defaults(func=run)
 
 
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    from vljepa_ros.commands.pipeline_harness import CAMERAS, TOPOLOGIES
+    group = parser.add_argument_group("pipeline benchmark (--pipeline)")
+    group.add_argument("--pipeline", action="store_true",
+                       help="benchmark the nodes end to end (camera -> embedding) instead of the bare engines")
+    group.add_argument("--model", type=Path, default=None, help="model directory (default: the config's, "
+                       "i.e. the shipped model)")
+    group.add_argument("--config", type=Path, default=None, help="deployment YAML the nodes get, with the backend "
+                       "set per run (default: the package's config/vljepa.yaml)")
+    group.add_argument("--topologies", default=",".join(TOPOLOGIES), help="comma-separated: " + ", ".join(TOPOLOGIES))
+    group.add_argument("--cameras", default=",".join(CAMERAS), help="comma-separated: " + ", ".join(CAMERAS))
+    group.add_argument("--duration-s", type=float, default=20.0, help="seconds of each camera stream")
+    group.add_argument("--idle-s", type=float, default=20.0, help="seconds the nodes are measured idle, "
+                       "per topology and backend")
+    group.add_argument("--transport-profile", default=None,
+                       help="Fast DDS XML profile for every process (default: the package's "
+                            "config/fastdds_large_images.xml; 'none': Fast DDS's built-in transports)")
+
+
+def parse_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
+    values = tuple(value.strip() for value in text.split(",") if value.strip())
+    unknown = [value for value in values if value not in choices]
+    if unknown or not values:
+        raise SystemExit(f"vljepa-ros bench --pipeline: {what} must be some of {', '.join(choices)}; got {text!r}")
+    return values
+
+
+def pipeline_options(args: argparse.Namespace):
+    from vljepa_ros.commands.pipeline_bench import BenchOptions
+    from vljepa_ros.commands.pipeline_harness import CAMERAS, TOPOLOGIES, TRANSPORT_PROFILE
+    from vljepa_ros.paths import find_share_file
+    from vljepa_ros.runtime import BACKENDS
+    profile = args.transport_profile  # unset: the shipped profile; "none": Fast DDS's built-in transports
+    transport_profile = None if profile == "none" else Path(profile) if profile else find_share_file(TRANSPORT_PROFILE)
+    if transport_profile is not None and not transport_profile.is_file():
+        raise SystemExit(f"vljepa-ros bench --pipeline: --transport-profile {transport_profile} does not exist")
+    return BenchOptions(
+        json_path=Path(args.json), model_dir=args.model, config=args.config,
+        backends=parse_list(args.backends or "torch,onnxruntime", BACKENDS, "--backends"),
+        topologies=parse_list(args.topologies, TOPOLOGIES, "--topologies"),
+        cameras=parse_list(args.cameras, CAMERAS, "--cameras"), duration_s=args.duration_s, idle_s=args.idle_s,
+        transport_profile=transport_profile)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        from vljepa_ros.commands.pipeline_bench import run_and_report
+        return run_and_report(pipeline_options(args))
     from vljepa_ros.runtime.benchmark import run_benchmark
 
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]

@@ -1,0 +1,288 @@
+"""Plumbing of `vljepa-ros bench --pipeline`: the node processes it starts and stops, their CPU and
+memory read from /proc, and the camera streams it replays (the demo bag, a generated raw camera).
+
+Kept apart from the benchmark logic (pipeline_bench.py) so each stays small; nothing here decides
+what is measured, only how processes and frames are handled.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+NAMESPACE = "vljepa"
+CAMERAS = ("demo_bag", "raw_640x480_30hz")
+TOPOLOGIES = ("single_process", "multi_process")
+# The process names the report uses: the bring-up holds all three nodes in one process.
+PROCESS_MODULES = {
+    "single_process": {"bringup": "vljepa_ros.nodes.bringup"},
+    "multi_process": {"perception_node": "vljepa_ros.nodes.perception",
+                      "monitor_node": "vljepa_ros.nodes.monitor",
+                      "action_inference_node": "vljepa_ros.nodes.action_inference"},
+}
+# Fast DDS profile for raw images between processes (why: the file's comment, benchmarks/README.md).
+TRANSPORT_PROFILE = "config/fastdds_large_images.xml"
+STOP_TIMEOUT_S = 15.0  # SIGINT first (nodes shut down cleanly); the process group is killed after this
+RAW_CAMERA_WIDTH, RAW_CAMERA_HEIGHT, RAW_CAMERA_RATE_HZ = 640, 480, 30.0
+RAW_CAMERA_SEED = 1_000_321  # a held-out tabletop world seed
+RAW_CAMERA_RENDER_SIZE = 160  # rendered square, then resized to 640x480 like a camera's full frame
+RAW_CAMERA_DISTINCT_FRAMES = 300  # 10 s at 30 Hz held in memory (277 MB); longer streams cycle them
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def child_environment(transport_profile: Path | None) -> dict[str, str]:
+    """What every node process gets: this machine only, this checkout's code, the Fast DDS profile."""
+    from vljepa_ros.paths import SOURCE_ROOT
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
+    if (SOURCE_ROOT / "package.xml").is_file():  # a source checkout: run its code, not an older install
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
+    if transport_profile is not None:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(transport_profile)
+    else:
+        env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+    return env
+
+
+def source_revision() -> dict | None:
+    """The checkout's commit and uncommitted files the nodes ran from (None outside a git checkout)."""
+    from vljepa_ros.paths import SOURCE_ROOT
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(SOURCE_ROOT), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+
+    try:
+        return {"commit": git("rev-parse", "HEAD").strip(),
+                "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def node_commands(topology: str, config: Path, camera_topic: str) -> dict[str, list[str]]:
+    """The command of each process: the bring-up, or the three nodes as launch/vljepa.launch.xml starts them."""
+    if topology == "single_process":
+        return {"bringup": [sys.executable, "-m", PROCESS_MODULES[topology]["bringup"], "--config", str(config),
+                            "--image-topic", camera_topic, "--namespace", NAMESPACE]}
+    ros_args = ["--ros-args", "-r", f"__ns:=/{NAMESPACE}", "--params-file", str(config),
+                "-r", f"image_in:={camera_topic}", "-r", f"image_in/compressed:={camera_topic}/compressed"]
+    return {name: [sys.executable, "-m", module, *ros_args] for name, module in PROCESS_MODULES[topology].items()}
+
+
+class NodeProcesses:
+    """The node processes of one topology. Each runs in its own session (process group), so stop()
+    reaches anything it started too; use it in try/finally, stop() is safe to call at any point."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+
+    def start(self, topology: str, config: Path, camera_topic: str, log_dir: Path, env: dict[str, str]) -> None:
+        for name, command in node_commands(topology, config, camera_topic).items():
+            log_path = log_dir / f"{config.stem}-{topology}-{name}.log"
+            with open(log_path, "w") as log:  # the child keeps its own handle
+                self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                        start_new_session=True)
+            self.logs[name] = log_path
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.processes.items()}
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}; see {self.logs[name]}")
+
+    def stop(self) -> None:
+        """SIGINT to every group at once (the nodes stop in parallel), then kill a group that hangs."""
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)  # the leader and anything it started
+                process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)  # start_new_session: the group id is the child's pid
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU and memory of a process, from /proc (psutil is not a dependency)
+# ---------------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of all the process's threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S  # utime, stime (fields 14, 15 of stat)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class CpuWindow:
+    """CPU use of some processes from construction to percent(): 100 is one core fully busy (as top shows)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.started = time.monotonic()
+        self.start_seconds = {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def percent(self) -> dict[str, float]:
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        return {name: round(100 * (cpu_seconds(pid) - self.start_seconds[name]) / elapsed, 1)
+                for name, pid in self.pids.items()}
+
+
+class StealMeter:
+    """The share of CPU time the hypervisor gave to other guests since construction (steal in /proc/stat).
+
+    On a shared VM a stolen vCPU stalls torch's thread pool on the other core; this says when it happened."""
+
+    def __init__(self) -> None:
+        self.start = self._ticks()
+
+    @staticmethod
+    def _ticks() -> tuple[int, int]:
+        values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return values[7], sum(values)  # steal; user..steal (guest time is already inside user)
+
+    def percent(self) -> float:
+        (steal_start, total_start), (steal, total) = self.start, self._ticks()
+        return round(100 * (steal - steal_start) / max(1, total - total_start), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cameras
+# ---------------------------------------------------------------------------------------------
+def demo_bag_frames(bag: Path, duration_s: float) -> tuple[list[int], list[np.ndarray]]:
+    """(stamps, RGB frames) of the bag's first `duration_s` seconds: what the replay publishes."""
+    from vljepa_ros.world.bag_io import iter_bag_images
+    stamps: list[int] = []
+    frames: list[np.ndarray] = []
+    for stamp_ns, rgb in iter_bag_images(bag):
+        if stamps and stamp_ns - stamps[0] >= duration_s * 1e9:
+            break
+        stamps.append(stamp_ns)
+        frames.append(rgb)
+    return stamps, frames
+
+
+@dataclass
+class CameraInput:
+    name: str
+    rate_hz: float
+    frame_count: int  # frames one stream publishes
+    frames: list = field(repr=False)  # RGB arrays, in publish order (the engine timing's input)
+    stamps_ns: list[int] = field(repr=False)
+    messages: list[bytes] = field(default_factory=list, repr=False)  # raw camera: serialized, cycled
+
+
+def demo_bag_path() -> Path:
+    from vljepa_ros.paths import find_share_file
+    return find_share_file("data/demo_tabletop")
+
+
+def prepare_cameras(names: tuple[str, ...], duration_s: float) -> dict[str, CameraInput]:
+    cameras = {}
+    if "demo_bag" in names:
+        stamps, frames = demo_bag_frames(demo_bag_path(), duration_s)
+        rate_hz = (len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9) if len(stamps) > 1 else 0.0
+        cameras["demo_bag"] = CameraInput("demo_bag", round(rate_hz, 2), len(frames), frames, stamps)
+    if "raw_640x480_30hz" in names:
+        count = max(1, int(round(duration_s * RAW_CAMERA_RATE_HZ)))
+        messages = raw_camera_messages(count)
+        frames = [raw_message_pixels(messages[i % len(messages)]) for i in range(count)]  # views, no copies
+        stamps = [int(i * 1e9 / RAW_CAMERA_RATE_HZ) for i in range(count)]
+        cameras["raw_640x480_30hz"] = CameraInput("raw_640x480_30hz", RAW_CAMERA_RATE_HZ, count, frames, stamps,
+                                                  messages)
+    return cameras
+
+
+def raw_camera_messages(frame_count: int) -> list[bytes]:
+    """Serialized 640x480 rgb8 sensor_msgs/Image messages of tabletop episodes (at most
+    RAW_CAMERA_DISTINCT_FRAMES distinct ones; the publisher cycles them and restamps each)."""
+    import cv2
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    from vljepa_ros.world.tabletop import generate_stream
+
+    wanted = min(frame_count, RAW_CAMERA_DISTINCT_FRAMES)
+    messages: list[bytes] = []
+    episode = 0
+    while len(messages) < wanted:
+        stream = generate_stream(RAW_CAMERA_SEED, 1, fps=RAW_CAMERA_RATE_HZ, image_size=RAW_CAMERA_RENDER_SIZE,
+                                 first_episode=episode)
+        for rgb in stream.frames[:wanted - len(messages)]:
+            full = cv2.resize(rgb, (RAW_CAMERA_WIDTH, RAW_CAMERA_HEIGHT), interpolation=cv2.INTER_LINEAR)
+            message = Image(height=RAW_CAMERA_HEIGHT, width=RAW_CAMERA_WIDTH, encoding="rgb8", is_bigendian=0,
+                            step=RAW_CAMERA_WIDTH * 3, data=full.tobytes())  # bytes: 100x faster than an array
+            message.header.frame_id = "camera"
+            messages.append(serialize_message(message))
+        episode += 1
+    return messages
+
+
+def raw_message_pixels(raw: bytes) -> np.ndarray:
+    """The RGB frame inside a serialized raw camera message, without copying (data is the last field)."""
+    size = RAW_CAMERA_WIDTH * RAW_CAMERA_HEIGHT * 3
+    return np.frombuffer(raw, np.uint8, count=size, offset=len(raw) - size).reshape(
+        RAW_CAMERA_HEIGHT, RAW_CAMERA_WIDTH, 3)
+
+
+class RawCameraPublisher:
+    """Publishes pre-serialized frames at a fixed rate from a thread, each with a fresh header.stamp
+    (the wall clock, as a driver stamps at capture), cycling through `messages` for `frame_count` frames.
+
+    `on_publish(stamp_ns, monotonic_s)` is called with the time taken just *before* publish, so the
+    latency it anchors includes the cost of publishing a 900 kB message."""
+
+    def __init__(self, publisher, messages: list[bytes], frame_count: int, rate_hz: float,
+                 on_publish: Callable[[int, float], None]) -> None:
+        self.publisher, self.messages, self.frame_count = publisher, messages, frame_count
+        self.period_s = 1.0 / rate_hz
+        self.on_publish = on_publish
+        self.published = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="raw_camera", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _run(self) -> None:
+        from vljepa_ros.nodes.bag_replay import restamp_header
+        start = time.monotonic()
+        for index in range(self.frame_count):
+            # A fixed grid, as a camera's shutter; frames late after a stall go out at once (same length).
+            if self._stop.wait(max(0.0, start + index * self.period_s - time.monotonic())):
+                return
+            stamp_ns = time.time_ns()
+            raw = restamp_header(self.messages[index % len(self.messages)], stamp_ns)
+            self.on_publish(stamp_ns, time.monotonic())
+            self.publisher.publish(raw)
+            self.published += 1
