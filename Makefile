@@ -14,11 +14,18 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-PACKAGE_SOURCES := $(shell find vljepa_ros -name '*.py' 2>/dev/null) setup.py $(wildcard launch/* config/*.yaml) \
+PACKAGE_SOURCES := $(shell find vljepa_ros -name '*.py' 2>/dev/null) setup.py $(wildcard launch/* config/*.yaml ros_executables/*) \
   $(shell find models/small data/demo_tabletop -type f 2>/dev/null)
 INTERFACES := $(wildcard msg/*.msg srv/*.srv) CMakeLists.txt
 
-.PHONY: env demo test clean
+# The ROS 2 command line and launch system (ros2 launch/run/param/topic/lifecycle, launch_testing) are
+# not published as wheels. This project keeps their upstream sources in ../shared/ros2-python; where
+# that folder sits beside the clone, `make test` installs them into the venv first (idempotent), so the
+# tests run the real tools. Without it the tests use a `ros2` on PATH (a ROS 2 install) or skip.
+# `make env` never depends on it: a fresh clone works without ../shared.
+ROS2_PYTHON ?= ../shared/ros2-python
+
+.PHONY: env ros2cli demo test clean
 
 env: $(VENV)/.package-installed
 
@@ -49,7 +56,11 @@ $(VENV)/.package-installed: $(VENV)/.interfaces-installed $(PACKAGE_SOURCES)
 demo: env
 	$(VENV_ABS)/bin/vljepa-ros demo
 
-test: env
+ros2cli: env
+	@if [ -f "$(ROS2_PYTHON)/install.sh" ]; then bash "$(ROS2_PYTHON)/install.sh" $(VENV); \
+	else echo "ros2cli: no $(ROS2_PYTHON): the ros2 command-line tests use a ros2 on PATH or skip"; fi
+
+test: env ros2cli
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -11,6 +11,8 @@ from setuptools import find_packages, setup
 PACKAGE = "vljepa_ros"
 
 # Keep in step with VLJEPA_ROS_EXECUTABLES in CMakeLists.txt (test/test_package.py checks it).
+# Each also has a wrapper in ros_executables/, installed to <prefix>/lib/vljepa_ros where `ros2 run`
+# and `ros2 launch` look for executables (as colcon installs them); it execs the console script.
 CONSOLE_SCRIPTS = [
     "perception_node=vljepa_ros.nodes.perception:main",
     "monitor_node=vljepa_ros.nodes.monitor:main",
@@ -37,8 +39,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"lib/{PACKAGE}", sorted(glob("ros_executables/*"))),  # for ros2 run / ros2 launch
         (f"share/{PACKAGE}/launch", glob("launch/*")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml") + glob("config/*.xml"))),
         *tree("models/small"),
         *tree("data/demo_tabletop"),
     ],
