@@ -31,10 +31,11 @@ STOP_TIMEOUT_S = 15.0  # a clean shutdown on SIGINT takes well under a second; a
 
 
 @contextmanager
-def ros_node(name: str) -> Iterator[tuple[Node, SingleThreadedExecutor]]:
-    """A node in its own context, so each test starts from a clean middleware state."""
+def ros_node(name: str, domain_id: int | str | None = None) -> Iterator[tuple[Node, SingleThreadedExecutor]]:
+    """A node in its own context, so each test starts from a clean middleware state; on ROS_DOMAIN_ID
+    (the test's own, see conftest) unless `domain_id` names another."""
     context = Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=None if domain_id is None else int(domain_id))
     node = rclpy.create_node(name, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)

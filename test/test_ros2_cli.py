@@ -24,7 +24,6 @@ import shlex
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import yaml  # noqa: E402
 from model_fixtures import ACTIONS, CAPTIONS, LABELS  # noqa: E402
 from ros2_cli_testing import (ROS2, USER_MAX_SEGMENT_S, USER_QUERY, ctrl_c, discovered, interrupt_group,  # noqa: E402
                               requires_ros2, ros2_environment, run, run_until, running, write_user_config)
-from ros_testing import REPO_ROOT, LoggedProcess, spin_until, wait_for_exit  # noqa: E402
+from ros_testing import REPO_ROOT, LoggedProcess, ros_node, spin_until, wait_for_exit  # noqa: E402
 from test_package import setup_py_console_scripts  # noqa: E402
 
 README = REPO_ROOT / "README.md"
@@ -176,26 +175,6 @@ def test_pip_install_puts_the_executables_where_ros2_looks():
 # ---------------------------------------------------------------------------------------------
 # Observing the nodes from the test
 # ---------------------------------------------------------------------------------------------
-@contextmanager
-def observer(name: str, domain: int | str) -> Iterator[tuple]:
-    """An rclpy node of the test on `domain` (in its own context), with its executor."""
-    import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
-
-    context = Context()
-    rclpy.init(context=context, domain_id=int(domain))
-    node = rclpy.create_node(name, context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    try:
-        yield node, executor
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-
-
 @dataclass
 class Outputs:
     """What the nodes of one namespace publish, as the test receives it."""
@@ -277,7 +256,7 @@ def deployment(tmp_path_factory, tiny_model_dir) -> Iterator[Deployment]:
     with domain_id() as domain:  # conftest's per-test domain is function-scoped: this stack has its own
         env = ros2_environment(domain, tmp / "ros_log")
         launch_args = readme_command(LAUNCH_DEPLOYMENT, {MY_ROBOT_YAML: str(config)})
-        with observer("walkthrough_observer", domain) as (node, executor), \
+        with ros_node("walkthrough_observer", domain) as (node, executor), \
                 running(launch_args, env, "ros2_launch_deployment") as launch:
             deployment = Deployment(domain, env, node, executor, Outputs.subscribe(node), launch)
             deployment.wait(deployment.outputs.ready, "the three launched nodes to be ready", READY_DEADLINE_S)
@@ -385,7 +364,7 @@ def test_launch_with_the_defaults_then_ctrl_c_finishes_every_node_cleanly(tmp_pa
     embeddings, `~/flush` an event; Ctrl-C (SIGINT to the launch's process group) ends all three
     nodes cleanly and leaves nothing running."""
     env = ros2_environment(ros_domain_of_this_test, tmp_path / "ros_log")
-    with observer("defaults_observer", ros_domain_of_this_test) as (node, executor), \
+    with ros_node("defaults_observer", ros_domain_of_this_test) as (node, executor), \
             running(readme_command(LAUNCH_DEFAULTS), env, "ros2_launch_defaults") as launch:
         outputs = Outputs.subscribe(node)
         alive = alive_check(launch)
@@ -433,7 +412,7 @@ def test_pip_setup_then_ros2_run_perception_node(tmp_path, ros_domain_of_this_te
         sent[0] += 1
         camera.publish(message)
 
-    with observer("ros2_run_observer", ros_domain_of_this_test) as (node, executor), \
+    with ros_node("ros2_run_observer", ros_domain_of_this_test) as (node, executor), \
             running(readme_command(RUN_PERCEPTION), env, "ros2_run_perception") as perception:
         camera = node.create_publisher(Image, "/camera/image_raw", 10)
         outputs = Outputs.subscribe(node)
