@@ -12,6 +12,11 @@ Image callbacks only store the message: a frame is decoded when a ranking looks 
 arrival. Streaming inference runs on a worker thread (the timer only wakes it), so it never
 blocks image reception; a service call runs on the node's executor thread, which serves only
 this node.
+
+Requests are bounded: at most MAX_CANDIDATES candidates of at most MAX_CANDIDATE_CHARS characters
+each per `rank_actions` call; a larger request is refused with the limit in its `message`. Refused
+requests, rejected frames and history resets (clock jumped back) are counted on /diagnostics, at
+WARN while they rise.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import ActionHypotheses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
-                                     LatencyStats, ParameterSpec, RateMeter, create_engine_from,
+                                     LatencyStats, LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns)
 from vljepa_ros.srv import RankActions
@@ -36,6 +41,9 @@ from vljepa_ros.stream.action_scoring import RankedAction, rank_actions
 from vljepa_ros.stream.history import FrameHistory
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.world.dataset import ACTION_QUERY, make_action_clip
+
+MAX_CANDIDATES = 256  # per rank_actions call: each is a text encoding, and the call blocks the node's executor
+MAX_CANDIDATE_CHARS = 512  # per candidate (the Y-encoder truncates long texts anyway)
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
@@ -49,6 +57,9 @@ PARAMETERS = (
                   read_only=True),
     ParameterSpec("history_tolerance_s", 0.25, "a requested stamp must be this close to a stored frame",
                   min_value=0.0, max_value=60.0),
+    ParameterSpec("time_jump_reset_s", 1.0, "a frame stamped this much older than the newest is a jump of the clock "
+                  "(bag loop, /clock reset): the history is cleared and starts over from it (0: never)",
+                  min_value=0.0, max_value=3600.0, read_only=True),
     ParameterSpec("temperature", 0.07, "softmax temperature of the published probabilities", min_value=1e-4, max_value=100.0),
 )
 
@@ -61,17 +72,25 @@ class ActionInferenceNode(Node):
         self.engine = None
         self.candidates: list[str] = []
         self._text_cache: dict[str, np.ndarray] = {}
-        self.history = FrameHistory(max_age_s=self.values["history_s"], max_frames=100_000)
+        self.history = FrameHistory(max_age_s=self.values["history_s"], max_frames=100_000,
+                                    max_backward_jump_s=self.values["time_jump_reset_s"])
         self._history_lock = threading.Lock()
         self._inference_lock = threading.Lock()  # one model call at a time (service vs streaming)
         self.images_received = 0
-        self.images_rejected = 0  # counted when a looked-up frame fails to decode
         self.requests_served = 0
-        self.requests_failed = 0
         self.stream_skipped = 0
         self.stream_rate = RateMeter()
         self.latency = LatencyStats()
-        self.diagnostics = Diagnostics(self, self._diagnostic_values)
+        self.losses = LossCounters(self)
+        self.losses.define("requests_refused", "rank_actions requests refused (the response says why)",
+                           f"send 1-{MAX_CANDIDATES} candidates of at most {MAX_CANDIDATE_CHARS} characters, decodable "
+                           "images, or stamps within history_tolerance_s of the camera history")
+        self.losses.define("images_rejected", "camera frames that could not be decoded when looked up",
+                           "publish a supported encoding (rgb8, bgr8, rgba8, bgra8, mono8, mono16) or a valid JPEG/PNG")
+        self.losses.define("history_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the frame "
+                           "history was cleared and starts over", "expected on a bag loop; time_jump_reset_s sets "
+                           "the threshold")
+        self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses)
         self.publisher = self.create_publisher(ActionHypotheses, "action_hypotheses", OUTPUT_QOS)
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_model()
@@ -90,8 +109,10 @@ class ActionInferenceNode(Node):
 
     # -- configuration ------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
-        if parameter.name == "candidates_file" and parameter.value and not Path(parameter.value).is_file():
-            return f"candidates_file {parameter.value!r} does not exist"
+        if parameter.name == "candidates_file":
+            problem = check_text_file("candidates_file", str(parameter.value), "candidate action")
+            if problem:
+                return problem
         if parameter.name == "query" and not str(parameter.value).strip():
             return "query must not be empty"
         return None
@@ -152,8 +173,11 @@ class ActionInferenceNode(Node):
     def _on_image(self, message: Image | CompressedImage) -> None:
         """Executor thread: keep the message; it is decoded only if a ranking looks it up."""
         self.images_received += 1
+        stamp_ns = stamp_to_ns(message.header.stamp)
         with self._history_lock:
-            self.history.add(stamp_to_ns(message.header.stamp), message)
+            jumped = self.history.add(stamp_ns, message)
+        if jumped:
+            self.losses.count("history_resets_time_jump", 1, f"new stamp {stamp_ns / 1e9:.3f} s")
 
     def _lookup(self, stamp_ns: int) -> tuple[int, np.ndarray]:
         with self._history_lock:
@@ -161,8 +185,7 @@ class ActionInferenceNode(Node):
         try:
             return found_ns, image_msg_to_rgb(message)
         except VLJepaError as error:
-            self.images_rejected += 1
-            self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
+            self.losses.count("images_rejected", 1, str(error))
             raise
 
     # -- inference ----------------------------------------------------------------------------
@@ -197,8 +220,7 @@ class ActionInferenceNode(Node):
 
     def _on_rank_actions(self, request: RankActions.Request, response: RankActions.Response):
         try:
-            if not request.candidates:
-                raise VLJepaError("no candidate actions given: send at least one in `candidates`")
+            check_request_bounds(list(request.candidates))
             if request.use_stamps:
                 initial_ns, initial = self._lookup(stamp_to_ns(request.initial_stamp))
                 final_ns, final = self._lookup(stamp_to_ns(request.final_stamp))
@@ -208,9 +230,8 @@ class ActionInferenceNode(Node):
                 final_ns = stamp_to_ns(request.final_image.header.stamp)
             ranking = self.rank(initial, final, list(request.candidates))
         except (VLJepaError, LookupError) as error:
-            self.requests_failed += 1
             response.success, response.message = False, str(error)
-            self.get_logger().warning(f"rank_actions refused: {error}")
+            self.losses.count("requests_refused", 1, str(error))
             return response
         response.success = True
         response.message = f"ranked {len(ranking)} candidates"
@@ -255,16 +276,29 @@ class ActionInferenceNode(Node):
             "latency_p50_ms": self.latency.percentile_ms(50),
             "latency_p95_ms": self.latency.percentile_ms(95),
             "images_received": self.images_received,
-            "images_rejected": self.images_rejected,
             "history_frames": len(self.history),
             "requests_served": self.requests_served,
-            "requests_failed": self.requests_failed,
-            "drops": self.images_rejected,
+            **self.losses.values(),
+            "requests_failed": self.losses["requests_refused"],  # the earlier name
+            "drops": self.losses["images_rejected"],
             "stream_waiting_for_history": self.stream_skipped,
             "stream_rankings_skipped": self._stream_worker.dropped,
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.engine.model_id if self.engine else "",
         }
+
+
+def check_request_bounds(candidates: list[str]) -> None:
+    """Refuse (VLJepaError saying which limit) a request without candidates or beyond the bounds."""
+    if not candidates:
+        raise VLJepaError("no candidate actions given: send at least one in `candidates`")
+    if len(candidates) > MAX_CANDIDATES:
+        raise VLJepaError(f"{len(candidates)} candidates: at most {MAX_CANDIDATES} per rank_actions call "
+                          "(split the list over several calls)")
+    too_long = [index for index, text in enumerate(candidates) if len(text) > MAX_CANDIDATE_CHARS]
+    if too_long:
+        raise VLJepaError(f"candidate {too_long[0]} has {len(candidates[too_long[0]])} characters: at most "
+                          f"{MAX_CANDIDATE_CHARS} per candidate ({len(too_long)} candidate(s) too long)")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,8 +126,9 @@ MODEL_PARAMETERS = (
     ParameterSpec("device", "cpu", "inference device; applied on configure", choices=DEVICES),
     ParameterSpec("precision", "fp32", "inference precision; applied on configure", choices=PRECISIONS),
     ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros)"),
-    ParameterSpec("inference_threads", 0, "CPU threads of the inference engine (0: the backend's default, all cores; "
-                  "torch's setting is per process); applied on configure", min_value=0, max_value=256),
+    ParameterSpec("inference_threads", 1, "CPU threads of the inference engine (0: the backend's default, all cores; "
+                  "torch's setting is per process). 1 keeps thread pools of several nodes from stalling each other "
+                  "on a small CPU; applied on configure", min_value=0, max_value=256),
 )
 
 
@@ -259,6 +261,22 @@ def read_text_lines(path: str) -> list[str]:
         return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
 
 
+def check_text_file(name: str, path: str, what: str = "line") -> str | None:
+    """Why `path` cannot serve as parameter `name` (a bank of one entry per line), or None if it can:
+    it must exist, be readable UTF-8 text and hold at least one non-comment line. Empty: not set."""
+    if not path:
+        return None
+    if not Path(path).is_file():
+        return f"{name} {path!r} does not exist (or is not a file)"
+    try:
+        lines = read_text_lines(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{name} {path!r} cannot be read: {error}"
+    if not lines:
+        return f"{name} {path!r} is empty: it needs at least one {what} per line (lines starting with # are comments)"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Diagnostics
 # ---------------------------------------------------------------------------------------------
@@ -298,16 +316,93 @@ class LatencyStats:
             return float(np.percentile(self._values, q) * 1e3) if self._values else float("nan")
 
 
+LOSS_WINDOW_S = 5.0  # a loss counter that rose within this long keeps /diagnostics at WARN
+LOSS_LOG_PERIOD_S = 5.0  # at most one log line per cause this often
+
+
+@dataclass
+class _Loss:
+    description: str  # what was lost and why, for the log line
+    remedy: str  # the parameter (or setting) that fixes it
+    count: int = 0
+    rises: deque | None = None  # (monotonic time, amount) of recent increases
+    last_logged_s: float = -1e18
+    unlogged: int = 0
+
+
+class LossCounters:
+    """Named counters of data a node lost or refused; nothing is lost silently.
+
+    `count(name, n, detail)` adds to a counter, and logs (throttled per cause) what was lost, why and
+    the parameter that fixes it. `rising()` names the counters that rose within the last `window_s`:
+    /diagnostics is at WARN while any does and back to OK once none has for `window_s`, so a single
+    bad input never leaves a node at WARN for good. Thread-safe (workers count too)."""
+
+    def __init__(self, node: Node, window_s: float = LOSS_WINDOW_S, log_period_s: float = LOSS_LOG_PERIOD_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._logger = node.get_logger()
+        self._clock = clock
+        self.window_s, self.log_period_s = window_s, log_period_s
+        self._losses: dict[str, _Loss] = {}
+        self._lock = threading.Lock()
+
+    def define(self, name: str, description: str, remedy: str) -> None:
+        self._losses[name] = _Loss(description, remedy, rises=deque())
+
+    def __getitem__(self, name: str) -> int:
+        return self._losses[name].count
+
+    def count(self, name: str, amount: int = 1, detail: str = "") -> None:
+        if amount <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            loss = self._losses[name]
+            loss.count += amount
+            loss.rises.append((now, amount))
+            self._expire(loss, now)
+            loss.unlogged += amount
+            if now - loss.last_logged_s < self.log_period_s:
+                return
+            amount_logged, loss.unlogged, loss.last_logged_s = loss.unlogged, 0, now
+            total = loss.count
+        self._logger.warning(f"{name} +{amount_logged} (total {total}): {loss.description}"
+                             f"{': ' + detail if detail else ''}; {loss.remedy}")
+
+    def _expire(self, loss: _Loss, now: float) -> None:
+        while loss.rises and now - loss.rises[0][0] > self.window_s:
+            loss.rises.popleft()
+
+    def rising(self) -> dict[str, int]:
+        """name -> how much it rose within the window, for the counters that did."""
+        now = self._clock()
+        with self._lock:
+            recent = {}
+            for name, loss in self._losses.items():
+                self._expire(loss, now)
+                if loss.rises:
+                    recent[name] = sum(amount for _, amount in loss.rises)
+            return recent
+
+    def values(self) -> dict[str, int]:
+        with self._lock:
+            return {name: loss.count for name, loss in self._losses.items()}
+
+
 class Diagnostics:
     """Publishes one DiagnosticStatus for a node on /diagnostics (diagnostic_updater has no wheel).
 
     `values()` gives the key/values (rate, latency, drops, backend, model id, ...);
-    `error(...)`/`warn(...)` raise the level until `clear()`; the latest problem is kept as the message.
+    `ok(...)`/`warn(...)`/`error(...)` set the node's state (level and message). With `losses`, the
+    level is at least WARN while a loss counter rises, and the message names those counters
+    ("active; losing data: images_rejected +3 in 5 s"); it goes back to the state once they stop.
     """
 
-    def __init__(self, node: Node, values: Callable[[], dict[str, Any]], period_s: float = 1.0) -> None:
+    def __init__(self, node: Node, values: Callable[[], dict[str, Any]], period_s: float = 1.0,
+                 losses: LossCounters | None = None) -> None:
         self._node = node
         self._values = values
+        self.losses = losses
         self._publisher = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._level = DiagnosticStatus.OK
         self._message = "starting"
@@ -330,6 +425,12 @@ class Diagnostics:
     def publish(self) -> None:
         with self._lock:
             level, message = self._level, self._message
+        rising = self.losses.rising() if self.losses is not None else {}
+        if rising:
+            if level < DiagnosticStatus.WARN:
+                level = DiagnosticStatus.WARN
+            message += "; losing data: " + ", ".join(
+                f"{name} +{amount} in {self.losses.window_s:g} s" for name, amount in rising.items())
         status = DiagnosticStatus(level=level, name=f"{self._node.get_fully_qualified_name()}",
                                   message=message, hardware_id=self._node.get_name())
         status.values = [KeyValue(key=key, value=_format_value(value)) for key, value in self._values().items()]

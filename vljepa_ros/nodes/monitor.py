@@ -7,6 +7,10 @@ the stream changes; the segment's pooled embedding is decoded to text by the Y-d
 published as `event` (vljepa_ros/SemanticEvent). Text is decoded only on events, never per
 embedding; the node counts both, so the decode ratio is visible on /diagnostics. Decoding runs on
 a worker thread so a slow (generative) decoder never blocks the subscription.
+
+Nothing is lost silently: embeddings lost in transport (gaps in each publisher's `sequence`),
+rejected embeddings (NaN/Inf, zero, a dimension other than the model's or the stream's first) and
+segments dropped because the decoder is behind are counted on /diagnostics, at WARN while they rise.
 """
 from __future__ import annotations
 
@@ -25,11 +29,13 @@ from std_srvs.srv import Trigger
 from vljepa_ros.errors import CheckpointError, EmptyLabelBankError, VLJepaError
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_QOS, BackgroundLoader, Diagnostics, LatencyStats,
-                                     ParameterSpec, RateMeter, create_engine_from,
+                                     LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, from_float32_field, ns_to_stamp,
                                      parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns,
                                      to_float32_field)
+from vljepa_ros.stream.embedding_checks import validate_embedding
 from vljepa_ros.stream.shift_detector import OnlineShiftDetector, SegmentEvent
+from vljepa_ros.stream.stream_gaps import SequenceGapCounter
 
 DECODERS = ("retrieval", "generative")
 CLOSE_TIMEOUT_S = 1.0  # shutdown waits this long for the last decodes (SIGINT must end the node in < 2 s)
@@ -97,15 +103,22 @@ class MonitorNode(Node):
         self.decoder = None
         self.detector = self._make_detector()
         self.embeddings_received = 0
-        self.embeddings_rejected = 0
         self.decodes = 0
-        self.decodes_dropped = 0
+        self.losses = LossCounters(self)
+        self.losses.define("embeddings_lost_in_transport", "embeddings that never arrived (gaps in the publisher's "
+                           "sequence)", "the subscription holds 200 embeddings (reliable): a publisher that "
+                           "sends faster than the monitor takes them, or a lossy link, loses them")
+        self.losses.define("embeddings_rejected", "embeddings refused (NaN/Inf, all zeros, wrong dimension)",
+                           "the publisher must send unit-length embeddings of the monitor's model (model_dir)")
+        self.losses.define("drops", "closed segments dropped because the decoder is behind",
+                           "raise max_pending_decodes, or use the faster retrieval decoder")
+        self._sequence_gaps = SequenceGapCounter()
         self.events_without_text = 0  # the decoder failed to load: events still go out, text empty
         self.sequence = 0
         self.model_id = ""
         self.rate = RateMeter()
         self.decode_latency = LatencyStats()
-        self.diagnostics = Diagnostics(self, self._diagnostic_values)
+        self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses)
         self._pending: queue.Queue = queue.Queue(maxsize=self.values["max_pending_decodes"])
         self._decoder_settled = threading.Event()  # set when no decoder load is pending (or on close)
         self._decode_thread = threading.Thread(target=self._decode_loop, name="monitor-decoder", daemon=True)
@@ -119,8 +132,8 @@ class MonitorNode(Node):
 
     # -- configuration ------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
-        if parameter.name == "text_bank_file" and parameter.value and not Path(parameter.value).is_file():
-            return f"text_bank_file {parameter.value!r} does not exist"
+        if parameter.name == "text_bank_file":
+            return check_text_file("text_bank_file", str(parameter.value), "caption")
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
@@ -173,24 +186,38 @@ class MonitorNode(Node):
         self.diagnostics.error(f"decoder not loaded: {error}")
 
     # -- data path ----------------------------------------------------------------------------
-    def _on_embedding(self, message: SemanticEmbedding) -> None:
+    def _on_embedding(self, message: SemanticEmbedding, info: dict) -> None:
+        """Executor thread; `info` (rclpy's MessageInfo) names the publisher, whose sequence is checked for gaps."""
         self.embeddings_received += 1
         self.rate.tick()
+        publisher = str((info or {}).get("publisher_gid"))
+        missing = self._sequence_gaps.observe(publisher, message.sequence, message.model_id)
+        if missing:
+            self.losses.count("embeddings_lost_in_transport", missing,
+                              f"{missing} missing before sequence {message.sequence} of model {message.model_id}")
         if self.model_id and message.model_id != self.model_id:
             # Embeddings of different models live in different spaces: start a new stream.
             self.get_logger().warning(f"model id changed {self.model_id} -> {message.model_id}; detector reset")
             self.detector = self._make_detector()
         self.model_id = message.model_id
         try:
-            event = self.detector.update(from_float32_field(message.embedding),
-                                         stamp_to_ns(message.clip_start), stamp_to_ns(message.clip_end))
+            vector = validate_embedding(from_float32_field(message.embedding), self._expected_dimension(),
+                                        name=f"embedding {message.sequence}")
+            if message.dimension and message.dimension != vector.shape[0]:
+                raise VLJepaError(f"embedding {message.sequence} holds {vector.shape[0]} values but says "
+                                  f"dimension {message.dimension}")
+            event = self.detector.update(vector, stamp_to_ns(message.clip_start), stamp_to_ns(message.clip_end))
         except VLJepaError as error:
-            self.embeddings_rejected += 1
-            self.get_logger().warning(f"embedding {message.sequence} rejected: {error}", throttle_duration_sec=5.0)
-            self.diagnostics.warn(f"embedding rejected: {error}")
+            self.losses.count("embeddings_rejected", 1, str(error))
             return
         if event is not None:
             self._enqueue(event, message)
+
+    def _expected_dimension(self) -> int | None:
+        """The model's embedding dimension once it is loaded, else the stream's first embedding's."""
+        engine = self.engine
+        dimension = getattr(engine, "dimension", None) if engine is not None else None
+        return int(dimension) if dimension else self.detector.dimension
 
     def flush(self) -> None:
         """Close the open segment (end of a bag, shutdown) so its text is not lost."""
@@ -211,8 +238,7 @@ class MonitorNode(Node):
         try:
             self._pending.put_nowait((event, stamp, self.model_id))
         except queue.Full:
-            self.decodes_dropped += 1
-            self.get_logger().warning("decoder is behind: segment dropped", throttle_duration_sec=5.0)
+            self.losses.count("drops", 1, f"segment {event.start_ns / 1e9:.3f}-{event.end_ns / 1e9:.3f} s")
 
     def _decode_loop(self) -> None:
         """Decoder thread: blocks on the queue; close() ends it with a None sentinel."""
@@ -272,11 +298,10 @@ class MonitorNode(Node):
             "latency_p50_ms": self.decode_latency.percentile_ms(50),
             "latency_p95_ms": self.decode_latency.percentile_ms(95),
             "embeddings_received": received,
-            "embeddings_rejected": self.embeddings_rejected,
+            **self.losses.values(),
             "events_published": self.sequence,
             "decodes": self.decodes,
             "decodes_per_embedding": self.decodes / received if received else 0.0,
-            "drops": self.decodes_dropped,
             "events_without_text": self.events_without_text,
             "shift_score": self.detector.last_score,
             "backend": self.engine.backend if self.engine else "",

@@ -1,8 +1,16 @@
 """Perception node: camera images -> VL-JEPA semantic embeddings.
 
-Lifecycle: configure loads the model (or engine), activate subscribes to the camera and starts
-publishing, deactivate stops, cleanup unloads. With `autostart` (default) it configures and
-activates itself, so `ros2 run` and launch files need no lifecycle manager.
+Lifecycle: configure loads the model (or engine) and succeeds only once it is loaded (a missing or
+corrupt model fails it, with the reason); activate subscribes to the camera and starts publishing,
+deactivate stops, cleanup unloads. With `autostart` (default) the model loads in the background
+(the executor keeps spinning and /diagnostics says "loading") and the node then configures and
+activates itself with it, so `ros2 run` and launch files need no lifecycle manager. An explicit
+`configure` (autostart:=false, a lifecycle manager) loads in the transition itself and returns
+the truth.
+
+Nothing is lost silently: frames lost in transport (gaps in the camera's stamp cadence), clips
+replaced by newer ones, rejected images, frames out of order and clip resets (image size change,
+clock jump back) are counted on /diagnostics, which is at WARN while any of them rises.
 
 Subscribes `image_in` (sensor_msgs/Image) and `image_in/compressed` (CompressedImage) with
 sensor-data QoS; publishes `embedding` (vljepa_ros/SemanticEmbedding, reliable). Image callbacks
@@ -14,7 +22,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -23,13 +30,15 @@ from sensor_msgs.msg import CompressedImage, Image
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics,
-                                     LatencyStats, ParameterSpec, RateMeter, create_engine_from,
+                                     LatencyStats, LossCounters, ParameterSpec, RateMeter, check_text_file,
+                                     create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, read_text_lines, run_node, sensor_qos, stamp_to_ns,
                                      to_float32_field)
 from vljepa_ros.stream.clip_assembler import Clip, ClipAssembler
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.stream.label_bank import LabelBank
+from vljepa_ros.stream.stream_gaps import FrameGapEstimator
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
@@ -41,7 +50,10 @@ PARAMETERS = (
                   min_value=0.0, max_value=60.0),
     ParameterSpec("label_bank_file", "", "labels for top-k zero-shot classification, one per line "
                   "(empty: the model's banks/labels.txt if present)"),
-    ParameterSpec("image_queue_depth", 10, "images the best-effort subscriptions hold while the node is busy "
+    ParameterSpec("time_jump_reset_s", 1.0, "a frame stamped this much older than the newest is a jump of the clock "
+                  "(bag loop, /clock reset): the clip starts over from it (0: never; such frames are dropped as out of "
+                  "order); applied on configure", min_value=0.0, max_value=3600.0),
+    ParameterSpec("image_queue_depth", 30, "images the best-effort subscriptions hold while the node is busy "
                   "(sensor-data QoS holds 5); raise it to replay bags fast without losing frames; applied on activate",
                   min_value=1, max_value=10000),
     ParameterSpec("top_k", 3, "labels published with each embedding (0: none)", min_value=0, max_value=100),
@@ -49,6 +61,9 @@ PARAMETERS = (
 )
 
 
+TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
+                    "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
+                    "image_queue_depth")
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
 
 
@@ -74,25 +89,47 @@ class PerceptionNode(LifecycleNode):
         self.state_label = "unconfigured"
         self.activated = False
         self.sequence = 0
+        self.inference_failures = 0
         self.images_received = 0
-        self.images_rejected = 0
+        self.newest_stamp_ns = 0
+        self.clips_assembled = 0
         self.rate = RateMeter()
         self.latency = LatencyStats()  # last frame received -> embedding published
         self.inference_latency = LatencyStats()  # the engine call alone: latency minus it is the node's own cost
-        self.diagnostics = Diagnostics(self, self._diagnostic_values)
+        self.losses = LossCounters(self)
+        self.losses.define("frames_lost_in_transport", "camera frames that never arrived (gaps in the header.stamp "
+                           "cadence)", TRANSPORT_REMEDY)
+        self.losses.define("clips_dropped", "clips replaced by newer ones before inference took them",
+                           "inference is slower than clips arrive: raise stride_frames or sample_period_s, or use a "
+                           "faster backend/device")
+        self.losses.define("images_rejected", "images that could not be decoded",
+                           "publish a supported encoding (rgb8, bgr8, rgba8, bgra8, mono8, mono16) with matching "
+                           "size/step, or a valid JPEG/PNG")
+        self.losses.define("frames_out_of_order", "frames not newer than the previous one, dropped",
+                           f"stamps must increase; a jump back of more than time_jump_reset_s restarts the clip instead")
+        self.losses.define("clip_resets_image_size", "the image size changed: the clip being assembled was discarded",
+                           "publish one image size per camera topic")
+        self.losses.define("clip_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the clip being "
+                           "assembled was discarded and a new one started", "expected on a bag loop; "
+                           "time_jump_reset_s sets the threshold")
+        jump_s = float(self.get_parameter("time_jump_reset_s").value)
+        self._jump_ns = int(jump_s * 1e9)
+        # One cadence per topic (a camera publishing both would interleave them).
+        self._gaps = {kind: FrameGapEstimator(max_backward_jump_s=jump_s) for kind in (Image, CompressedImage)}
+        self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses)
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
+        self._preloaded: tuple | None = None  # autostart: the model the background load produced
         self.images_while_loading = 0
         self.add_post_set_parameters_callback(self._after_set_parameters)
         if self.get_parameter("autostart").value:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()  # the model keeps loading in the background
+            self._autostart()
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
         if parameter.name == "query" and not str(parameter.value).strip():
             return "query must not be empty"
-        if parameter.name == "label_bank_file" and parameter.value and not Path(parameter.value).is_file():
-            return f"label_bank_file {parameter.value!r} does not exist"
+        if parameter.name == "label_bank_file":
+            return check_text_file("label_bank_file", str(parameter.value), "label")
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
@@ -102,48 +139,67 @@ class PerceptionNode(LifecycleNode):
                 self.get_logger().info(f"query is now {parameter.value!r}")
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Check parameters and start loading the model off the executor (an ONNX export or a
-        TensorRT build can take minutes); the node is ready when /diagnostics says so."""
+    def _autostart(self) -> None:
+        """Load the model off the executor (an ONNX export or a TensorRT build can take minutes), then
+        configure and activate with it (`_on_loaded`); /diagnostics says "loading" meanwhile."""
         try:
             values = parameter_values(self, PARAMETERS)
         except ValueError as error:
             self._report_configure_failure(error)
-            return TransitionCallbackReturn.FAILURE
-        self.publisher = self.create_lifecycle_publisher(SemanticEmbedding, "embedding", OUTPUT_QOS)
+            return
         self.state_label = "loading"
         self.diagnostics.warn("loading the model")
         self.loader.start(lambda: self._load(values))
-        return TransitionCallbackReturn.SUCCESS
 
-    def _load(self, values: dict) -> tuple:
-        """Runs on the loader thread."""
-        engine = create_engine_from(values)
-        label_bank = self._load_label_bank(values, engine)
-        frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
-        assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"])
-        return engine, label_bank, assembler
-
-    def _on_loaded(self, loaded: tuple) -> None:
-        if self.state_label == "unconfigured":  # cleaned up while loading: discard
-            return
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """SUCCESS only with the model loaded. Autostart hands over the model its background load
+        produced; an explicit configure loads it here, so the caller learns whether it worked."""
+        loaded, self._preloaded = self._preloaded, None
+        if loaded is None:
+            self.state_label = "configuring"
+            self.diagnostics.warn("configuring: loading the model")
+            try:
+                loaded = self._load(parameter_values(self, PARAMETERS))
+            except Exception as error:  # missing/corrupt model, bad parameter, empty bank: reported, not raised
+                self._report_configure_failure(error)
+                return TransitionCallbackReturn.FAILURE
+        self.publisher = self.create_lifecycle_publisher(SemanticEmbedding, "embedding", OUTPUT_QOS)
         with self._lock:
             self.engine, self.label_bank, self.assembler = loaded
-        self.state_label = "active" if self.activated else "inactive"
+        self.state_label = "inactive"
         self.get_logger().info(
             f"model {self.engine.model_id} loaded on {self.engine.backend}/{self.engine.device}: "
             f"{self.assembler.frames_per_clip} frames per clip, stride {self.assembler.stride_frames}, "
             f"label bank {len(self.label_bank) if self.label_bank else 0}")
-        self.diagnostics.ok(self.state_label)
+        self.diagnostics.warn("inactive")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _load(self, values: dict) -> tuple:
+        """Runs on the loader thread (autostart) or in the configure transition."""
+        engine = create_engine_from(values)
+        label_bank = self._load_label_bank(values, engine)
+        frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
+        assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"],
+                                  max_backward_jump_s=self._jump_ns / 1e9)  # the value the node checks with
+        return engine, label_bank, assembler
+
+    def _on_loaded(self, loaded: tuple) -> None:
+        """Executor thread: the autostart load is done; configure and activate with it."""
+        if self.state_label != "loading":  # configured (or failed) explicitly meanwhile: this load is stale
+            self.get_logger().info("background model load finished after an explicit transition: discarded")
+            return
+        self._preloaded = loaded
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+        self._preloaded = None
 
     def _on_load_failed(self, error: Exception) -> None:
-        # Back to unconfigured, so that configuring again (after fixing a parameter) retries.
-        if self.activated:
-            self.trigger_deactivate()
-        self.trigger_cleanup()
-        self._report_configure_failure(error)
+        if self.state_label != "loading":
+            return
+        self._report_configure_failure(error)  # stays unconfigured: configure again after fixing a parameter
 
     def _report_configure_failure(self, error: Exception) -> None:
+        self.state_label = "unconfigured"
         self.get_logger().error(f"configure failed: {error}")
         self.diagnostics.error(f"configure failed: {error}")
 
@@ -160,16 +216,19 @@ class PerceptionNode(LifecycleNode):
         return LabelBank.from_texts(read_text_lines(path), engine.encode_texts)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.worker = KeepLatestWorker(self._infer, name="perception-inference", on_error=self._on_inference_error)
+        if self.engine is None:  # the state machine allows activate only after configure; be sure anyway
+            self.get_logger().error("activate refused: the node is not configured (no model loaded)")
+            return TransitionCallbackReturn.FAILURE
+        self.worker = KeepLatestWorker(self._infer, name="perception-inference", on_error=self._on_inference_error,
+                                       on_drop=lambda: self.losses.count("clips_dropped"))
         image_qos = sensor_qos(int(self.get_parameter("image_queue_depth").value))
         self.subscriptions_ = [
             self.create_subscription(Image, "image_in", self._on_image, image_qos),
             self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, image_qos),
         ]
         self.activated = True
-        if self.engine is not None:  # else the loader sets "active" when the model is ready
-            self.state_label = "active"
-            self.diagnostics.ok("active")
+        self.state_label = "active"
+        self.diagnostics.ok("active")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -212,21 +271,47 @@ class PerceptionNode(LifecycleNode):
 
     # -- data path ----------------------------------------------------------------------------
     def _on_image(self, message: Image | CompressedImage) -> None:
-        """Executor thread: decode the image (only if the clip assembler samples it) and push it;
-        a finished clip goes to the inference worker. Nothing here waits for the model."""
+        """Executor thread: count gaps in the stamp cadence, decode the image (only if the clip
+        assembler samples it) and push it; a finished clip goes to the inference worker. Nothing here
+        waits for the model."""
         received = time.monotonic()
         self.images_received += 1
+        stamp_ns = stamp_to_ns(message.header.stamp)
+        gaps = self._gaps[type(message)]
+        missing = gaps.observe(stamp_ns)
+        if missing:
+            self.losses.count("frames_lost_in_transport", missing, f"{missing} frame(s) missing before stamp "
+                              f"{stamp_ns / 1e9:.3f} s (frame period {gaps.period_ns / 1e6:.1f} ms)")
+        newest = self.newest_stamp_ns
+        if newest and stamp_ns <= newest and not (self._jump_ns and newest - stamp_ns > self._jump_ns):
+            # Counted here, configured or not, so that the books (received = new frames + out of order) close.
+            self.losses.count("frames_out_of_order", 1, f"stamp {stamp_ns / 1e9:.3f} s, newest {newest / 1e9:.3f} s")
+            return
         with self._lock:  # the assembler is replaced on (re)configure
-            if self.assembler is None:
+            assembler = self.assembler
+            if assembler is None:
+                self.newest_stamp_ns = stamp_ns
                 self.images_while_loading += 1
                 return
+            before = (assembler.dropped_out_of_order, assembler.resolution_resets, assembler.time_jump_resets)
             try:
-                clip = self.assembler.push_lazy(lambda: image_msg_to_rgb(message), stamp_to_ns(message.header.stamp))
-            except VLJepaError as error:
-                self.images_rejected += 1
-                self.get_logger().warning(f"image rejected: {error}", throttle_duration_sec=5.0)
-                self.diagnostics.warn(f"image rejected: {error}")
+                clip = assembler.push_lazy(lambda: image_msg_to_rgb(message), stamp_ns)
+            except VLJepaError as error:  # the frame is as good as never received: newest_stamp_ns stays
+                self.losses.count("images_rejected", 1, str(error))
                 return
+            else:
+                self.newest_stamp_ns = stamp_ns  # newest, or the first after a jump of the clock back
+            finally:
+                out_of_order, resized, jumped = (after - first for after, first in zip(
+                    (assembler.dropped_out_of_order, assembler.resolution_resets, assembler.time_jump_resets), before))
+            if clip is not None:
+                self.clips_assembled += 1
+        self.losses.count("frames_out_of_order", out_of_order, f"stamp {stamp_ns / 1e9:.3f} s")
+        if resized:
+            self.losses.count("clip_resets_image_size", 1, f"now {message.width}x{message.height}"
+                              if hasattr(message, "width") else "compressed image of a new size")
+        if jumped:
+            self.losses.count("clip_resets_time_jump", 1, f"new stamp {stamp_ns / 1e9:.3f} s")
         if clip is not None and self.worker is not None:
             self.worker.submit(PendingClip(clip, message.header.frame_id, received))
 
@@ -259,11 +344,13 @@ class PerceptionNode(LifecycleNode):
         self.latency.add(time.monotonic() - pending.received_monotonic_s)
 
     def _on_inference_error(self, pending: PendingClip, error: Exception) -> None:
+        self.inference_failures += 1
         self.get_logger().error(f"inference failed: {error!r}", throttle_duration_sec=5.0)
         self.diagnostics.error(f"inference failed: {error}")
 
     def _diagnostic_values(self) -> dict:
-        engine, worker, assembler = self.engine, self.worker, self.assembler
+        engine = self.engine
+        losses = self.losses.values()
         return {
             "state": self.state_label,
             "rate_hz": self.rate.rate_hz(),
@@ -272,11 +359,11 @@ class PerceptionNode(LifecycleNode):
             "inference_p50_ms": self.inference_latency.percentile_ms(50),
             "inference_p95_ms": self.inference_latency.percentile_ms(95),
             "images_received": self.images_received,
-            "images_rejected": self.images_rejected,
+            "newest_stamp_ns": self.newest_stamp_ns,
             "images_while_loading": self.images_while_loading,
-            "clips_dropped": worker.dropped if worker else 0,
-            "frames_out_of_order": assembler.dropped_out_of_order if assembler else 0,
-            "inference_failures": worker.failed if worker else 0,
+            **losses,
+            "clips_assembled": self.clips_assembled,
+            "inference_failures": self.inference_failures,
             "embeddings_published": self.sequence,
             "backend": engine.backend if engine else "",
             "model_id": engine.model_id if engine else "",

@@ -51,12 +51,16 @@ class ClipAssembler:
         every stride_frames sampled frames (stride < T gives overlapping clips).
       - emit_partial_clips: also emit clips before the ring is full (on the same stride grid,
         once at least min_partial_frames are there), filled by repetition; frame_count says how many are real.
-      - a frame whose stamp is not newer than the last accepted one is dropped (dropped_out_of_order).
+      - a frame whose stamp is not newer than the last accepted one is dropped (dropped_out_of_order),
+        unless it is more than `max_backward_jump_s` older: that is a jump of the clock (a bag
+        looping, /clock reset), which clears the ring (time_jump_resets) and starts a new clip from
+        that frame, instead of dropping every frame until time catches up (0: never).
       - a frame of a different shape clears the ring (resolution_resets) and starts a new clip.
     """
 
     def __init__(self, frames_per_clip: int, stride_frames: int | None = None, sample_period_s: float = 0.0,
-                 emit_partial_clips: bool = False, min_partial_frames: int = 1) -> None:
+                 emit_partial_clips: bool = False, min_partial_frames: int = 1,
+                 max_backward_jump_s: float = 1.0) -> None:
         if frames_per_clip < 1:
             raise ValueError(f"frames_per_clip must be >= 1, got {frames_per_clip}")
         stride_frames = frames_per_clip if stride_frames is None else stride_frames
@@ -71,12 +75,16 @@ class ClipAssembler:
         self.sample_period_ns = int(round(sample_period_s * 1e9))
         self.emit_partial_clips = emit_partial_clips
         self.min_partial_frames = min_partial_frames
+        if max_backward_jump_s < 0:
+            raise ValueError(f"max_backward_jump_s must be >= 0, got {max_backward_jump_s}")
+        self.max_backward_jump_ns = int(round(max_backward_jump_s * 1e9))
 
         self.frames_received = 0
         self.frames_sampled = 0
         self.frames_skipped = 0  # by subsampling (not an error)
         self.dropped_out_of_order = 0  # stamp older than or equal to the last accepted frame
         self.resolution_resets = 0
+        self.time_jump_resets = 0
         self.clips_emitted = 0
         self.reset()
 
@@ -99,13 +107,18 @@ class ClipAssembler:
         self.frames_received += 1
         stamp_ns = int(stamp_ns)
         if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
-            self.dropped_out_of_order += 1
-            return None
-        if not self._sample_due(stamp_ns):
+            if not self.max_backward_jump_ns or self._last_stamp_ns - stamp_ns <= self.max_backward_jump_ns:
+                self.dropped_out_of_order += 1
+                return None
+            rgb = decode()  # the clock jumped back: start over from this frame (if it decodes)
+            self.time_jump_resets += 1
+            self.reset()
+        elif not self._sample_due(stamp_ns):
             self._last_stamp_ns = stamp_ns
             self.frames_skipped += 1
             return None
-        rgb = decode()
+        else:
+            rgb = decode()
         if self._frame_shape is not None and rgb.shape != self._frame_shape:
             # A clip mixing resolutions cannot be stacked; start over at the new size, sampled from here.
             self.resolution_resets += 1

@@ -16,9 +16,11 @@ Item = TypeVar("Item")
 
 class KeepLatestWorker(Generic[Item]):
     def __init__(self, process: Callable[[Item], None], name: str = "keep-latest-worker",
-                 on_error: Callable[[Item, Exception], None] | None = None) -> None:
+                 on_error: Callable[[Item, Exception], None] | None = None,
+                 on_drop: Callable[[], None] | None = None) -> None:
         self._process = process
         self._on_error = on_error
+        self._on_drop = on_drop  # called (on the submitting thread) for each item replaced while waiting
         self._condition = threading.Condition()
         self._pending: Item | None = None
         self._has_pending = False
@@ -40,6 +42,8 @@ class KeepLatestWorker(Generic[Item]):
             self._pending, self._has_pending = item, True
             self.submitted += 1
             self._condition.notify()
+        if replaced and self._on_drop is not None:
+            self._on_drop()
         return not replaced
 
     def wait_idle(self, timeout_s: float) -> bool:

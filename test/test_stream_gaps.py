@@ -1,0 +1,124 @@
+"""Loss estimates and input rules of the stream core: gaps in stamp cadence and sequences, clock
+jumps back, image size changes, and the loss counters behind /diagnostics. ROS-free except the last."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vljepa_ros.stream.clip_assembler import ClipAssembler
+from vljepa_ros.stream.history import FrameHistory
+from vljepa_ros.stream.stream_gaps import FrameGapEstimator, SequenceGapCounter
+
+PERIOD_NS = 33_333_333  # 30 Hz
+
+
+def test_frame_gaps_count_k_minus_one_per_gap_of_k_periods():
+    estimator = FrameGapEstimator()
+    rng = np.random.default_rng(0)
+    sent = np.arange(400)
+    lost = set(rng.choice(np.arange(10, 400), size=60, replace=False).tolist())  # 15% lost, some in runs
+    received = [index for index in sent if index not in lost]
+    jitter = rng.integers(-2_000_000, 2_000_000, size=len(sent))  # +-2 ms of a 33 ms period
+    missing = [estimator.observe(1_000_000_000 + index * PERIOD_NS + int(jitter[index])) for index in received]
+    assert sum(missing) == estimator.lost == len(lost)
+    assert estimator.period_ns == pytest.approx(PERIOD_NS, rel=0.1)
+
+
+def test_frame_gaps_survive_heavy_loss_and_ignore_duplicates_pauses_and_clock_jumps():
+    estimator = FrameGapEstimator()
+    stamps = [index * PERIOD_NS for index in range(0, 200) if index % 3 != 1]  # a third lost
+    # 66 lost (indices 1, 4, ..., 196); the two before the estimate has MIN_DELTAS deltas are not counted
+    assert sum(estimator.observe(stamp) for stamp in stamps) == 64
+    assert estimator.observe(stamps[-1]) == 0 and estimator.observe(stamps[-5]) == 0  # duplicate, late
+    assert estimator.observe(stamps[-1] + 5_000_000_000) == 0 and estimator.pauses == 1  # the camera paused 5 s
+    estimator.observe(1_000)  # a bag looped: starts over, no loss counted
+    assert estimator.jumps == 1 and estimator.lost == 64
+    assert sum(estimator.observe(1_000 + index * PERIOD_NS) for index in range(1, 20)) == 0
+
+
+def test_sequence_gaps_per_publisher_with_restarts():
+    counter = SequenceGapCounter()
+    assert [counter.observe("a", sequence, "m1") for sequence in (0, 1, 2, 5, 6, 10)] == [0, 0, 0, 2, 0, 3]
+    assert [counter.observe("b", sequence, "m1") for sequence in (7, 8, 9)] == [0, 0, 0]  # its own stream
+    assert counter.observe("a", 0, "m1") == 0  # the publisher restarted
+    assert counter.observe("a", 3, "m1") == 2
+    assert counter.observe("a", 9, "m2") == 0  # a new model: a new stream
+    assert counter.lost == 7 and counter.restarts == 2
+
+
+def test_clip_assembler_restarts_on_a_clock_jump_back_and_counts_size_changes():
+    frame = np.zeros((4, 4, 3), np.uint8)
+    assembler = ClipAssembler(frames_per_clip=3, stride_frames=3, max_backward_jump_s=1.0)
+    clips = [assembler.push(frame, 10_000_000_000 + index * PERIOD_NS) for index in range(6)]
+    assert sum(clip is not None for clip in clips) == 2
+    assert assembler.push(frame, 10_000_000_000) is None and assembler.dropped_out_of_order == 1  # late, not a jump
+    clips = [assembler.push(frame, 1_000_000_000 + index * PERIOD_NS) for index in range(3)]  # the bag looped
+    assert assembler.time_jump_resets == 1 and assembler.dropped_out_of_order == 1
+    assert clips[-1] is not None and clips[-1].first_stamp_ns == 1_000_000_000
+    assembler.push(np.zeros((8, 8, 3), np.uint8), 2_000_000_000)
+    assert assembler.resolution_resets == 1
+    never = ClipAssembler(frames_per_clip=3, max_backward_jump_s=0.0)
+    never.push(frame, 10_000_000_000)
+    assert never.push(frame, 1_000_000_000) is None and never.dropped_out_of_order == 1
+
+
+def test_clip_assembler_keeps_its_state_when_a_jumped_frame_fails_to_decode():
+    frame = np.zeros((4, 4, 3), np.uint8)
+    assembler = ClipAssembler(frames_per_clip=3, stride_frames=1)
+    assembler.push(frame, 10_000_000_000)
+    assembler.push(frame, 10_100_000_000)
+
+    def broken():
+        raise ValueError("corrupt")
+
+    with pytest.raises(ValueError):
+        assembler.push_lazy(broken, 1_000_000_000)
+    assert assembler.time_jump_resets == 0
+    assert assembler.push(frame, 10_200_000_000) is not None  # the ring was kept
+
+
+def test_frame_history_clears_on_a_clock_jump_back():
+    history = FrameHistory(max_age_s=2.0, max_frames=1000, max_backward_jump_s=1.0)
+    for index in range(30):
+        assert not history.add(10_000_000_000 + index * 100_000_000, index)
+    assert not history.add(12_000_000_000, "late but within 1 s")
+    assert history.add(1_000_000_000, "looped") and history.time_jump_resets == 1
+    assert len(history) == 1 and history.nearest(1_000_000_000) == (1_000_000_000, "looped")
+
+
+class _Logger:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def warning(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.logger = _Logger()
+
+    def get_logger(self) -> _Logger:
+        return self.logger
+
+
+def test_loss_counters_rise_log_throttled_with_the_remedy_and_clear():
+    pytest.importorskip("rclpy")
+    from vljepa_ros.nodes.common import LossCounters
+
+    now = [100.0]
+    node = _Node()
+    losses = LossCounters(node, window_s=5.0, log_period_s=5.0, clock=lambda: now[0])
+    losses.define("images_rejected", "images that could not be decoded", "fix the encoding parameter")
+    losses.define("frames_lost_in_transport", "frames that never arrived", "raise image_queue_depth")
+    assert losses.rising() == {}
+    losses.count("images_rejected", 1, "bad encoding 'x'")
+    losses.count("images_rejected", 2)
+    assert losses.rising() == {"images_rejected": 3} and losses["images_rejected"] == 3
+    assert len(node.logger.lines) == 1
+    assert "images_rejected +1" in node.logger.lines[0] and "fix the encoding parameter" in node.logger.lines[0]
+    now[0] += 5.5  # nothing for longer than the window: back to OK; the next log says what it missed
+    assert losses.rising() == {}
+    losses.count("images_rejected", 1)
+    assert "images_rejected +3 (total 4)" in node.logger.lines[-1]
+    assert losses.values() == {"images_rejected": 4, "frames_lost_in_transport": 0}
