@@ -405,3 +405,44 @@ def test_soak_raw_640x480_at_30_hz_keeps_memory_flat_and_loses_nothing_silently(
         assert values["embeddings_published"] > 0
         assert max(peak[0], end_rss) < 1.10 * warm_rss, (warm_rss, peak[0], end_rss)
         assert process.poll() is None
+
+
+# ---------------------------------------------------------------------------------------------
+# A perception crash while the monitor runs
+# ---------------------------------------------------------------------------------------------
+def test_monitor_keeps_going_when_perception_is_killed_and_restarted(tiny_model_dir):
+    """kill -9 of perception (nothing flushed, no goodbye) and a restart: the monitor stays up, takes the
+    new publisher's embeddings, and reports the change and the silence before it."""
+    perception_command = node_command("perception", tiny_model_dir, "stride_frames:=2")
+    with ros_process(node_command("monitor", tiny_model_dir), "monitor_restart") as monitor, \
+            ros_node("perception_restart_driver") as (node, executor):
+        driver = Driver(node, executor, "monitor_node")
+        images = node.create_publisher(Image, "image_in", 50)
+        embeddings: list[SemanticEmbedding] = []
+        node.create_subscription(SemanticEmbedding, "embedding", embeddings.append, 50)
+        next_index = [0]
+
+        def publish_frame() -> None:
+            images.publish(image_at(next_index[0]))
+            next_index[0] += 1
+
+        for run in ("first", "restarted"):
+            with ros_process(perception_command, f"perception_{run}") as perception:
+                before = len(embeddings)
+                spin_until(executor, lambda: len(embeddings) >= before + 3 or perception.poll() is not None,
+                           MODEL_LOAD_DEADLINE_S, every_spin=publish_frame, what=f"embeddings of the {run} perception")
+                if run == "first":
+                    perception.kill()  # SIGKILL: the process gets no chance to shut down
+                    perception.wait()
+                else:
+                    driver.wait(lambda: driver.counter("embedding_publisher_changes") >= 1,
+                                "the monitor to report the new publisher", every_spin=publish_frame)
+            assert perception.returncode is not None
+        values = driver.values()
+        alive = monitor.poll() is None
+        output = monitor.output()
+    assert alive, "the monitor died with perception"
+    assert int(values["embedding_publisher_changes"]) == 1 and float(values["last_input_gap_s"]) > 0, values
+    assert int(values["embeddings_received"]) >= 6
+    assert int(values["embeddings_lost_in_transport"]) == 0  # a restart is a new stream, not a loss
+    assert "new publisher (perception restarted?)" in output

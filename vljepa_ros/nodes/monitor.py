@@ -113,6 +113,10 @@ class MonitorNode(Node):
         self.losses.define("drops", "closed segments dropped because the decoder is behind",
                            "raise max_pending_decodes, or use the faster retrieval decoder")
         self._sequence_gaps = SequenceGapCounter()
+        self._embedding_sources: set[str] = set()
+        self._last_embedding_monotonic = 0.0
+        self.publisher_changes = 0  # a new publisher after the first: perception restarted (kill -9, crash)
+        self.last_input_gap_s = 0.0  # the silence before the latest change
         self.events_without_text = 0  # the decoder failed to load: events still go out, text empty
         self.sequence = 0
         self.model_id = ""
@@ -191,6 +195,7 @@ class MonitorNode(Node):
         self.embeddings_received += 1
         self.rate.tick()
         publisher = str((info or {}).get("publisher_gid"))
+        self._note_publisher(publisher)
         missing = self._sequence_gaps.observe(publisher, message.sequence, message.model_id)
         if missing:
             self.losses.count("embeddings_lost_in_transport", missing,
@@ -291,6 +296,18 @@ class MonitorNode(Node):
         self._decode_thread.join(CLOSE_TIMEOUT_S)
         self.loader.close()
 
+    def _note_publisher(self, publisher: str) -> None:
+        """A new embedding publisher (perception restarted, or a second one): say so, with the silence before it."""
+        now = time.monotonic()
+        if publisher not in self._embedding_sources and self._embedding_sources:
+            self.publisher_changes += 1
+            self.last_input_gap_s = now - self._last_embedding_monotonic
+            self.get_logger().warning(
+                f"embeddings now come from a new publisher (perception restarted?) after {self.last_input_gap_s:.1f} s "
+                f"without input; the open segment continues across the gap")
+        self._embedding_sources.add(publisher)
+        self._last_embedding_monotonic = now
+
     def _diagnostic_values(self) -> dict:
         received = self.embeddings_received
         return {
@@ -298,6 +315,8 @@ class MonitorNode(Node):
             "latency_p50_ms": self.decode_latency.percentile_ms(50),
             "latency_p95_ms": self.decode_latency.percentile_ms(95),
             "embeddings_received": received,
+            "embedding_publisher_changes": self.publisher_changes,
+            "last_input_gap_s": self.last_input_gap_s,
             **self.losses.values(),
             "events_published": self.sequence,
             "decodes": self.decodes,
