@@ -10,8 +10,8 @@ query, and candidate action texts are ranked by cosine similarity to it.
 - Subscribes `image_in` / `image_in/compressed` (sensor-data QoS) to keep the frame history.
 Image callbacks only store the message: a frame is decoded when a ranking looks it up, never on
 arrival. Streaming inference runs on a worker thread (the timer only wakes it), so it never
-blocks image reception; a service call runs on the node's executor thread, which serves only
-this node.
+blocks image reception; the node's executor has two threads (EXECUTOR_THREADS) and the service its
+own callback group, so a `rank_actions` call never holds up the camera history either.
 
 Requests are bounded: at most MAX_CANDIDATES candidates of at most MAX_CANDIDATE_CHARS characters
 each per `rank_actions` call; a larger request is refused with the limit in its `message`. Refused
@@ -42,7 +42,7 @@ from vljepa_ros.stream.history import FrameHistory
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.world.dataset import ACTION_QUERY, make_action_clip
 
-MAX_CANDIDATES = 256  # per rank_actions call: each is a text encoding, and the call blocks the node's executor
+MAX_CANDIDATES = 256  # per rank_actions call: each is a text encoding; a call's cost stays bounded
 MAX_CANDIDATE_CHARS = 512  # per candidate (the Y-encoder truncates long texts anyway)
 
 PARAMETERS = (
@@ -65,6 +65,7 @@ PARAMETERS = (
 
 
 class ActionInferenceNode(Node):
+    EXECUTOR_THREADS = 2  # rank_actions (the model) and the camera history in separate callback groups, in parallel
     def __init__(self, **kwargs) -> None:
         super().__init__("action_inference_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)

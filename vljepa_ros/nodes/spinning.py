@@ -5,7 +5,8 @@ Threads of a node process (see the README's "Runtime design"):
     only moves messages: it takes a message, runs a short callback (decode an image, push it into a
     clip, hand work to a worker) and goes back to waiting in rcl, with the GIL released. Each node
     has its own, so a service call that blocks one node (`rank_actions`, `~/flush`) never delays
-    another node's images in the single-process bring-up.
+    another node's images in the single-process bring-up. The action node asks for two threads
+    (EXECUTOR_THREADS), so that a `rank_actions` call does not hold up its own camera subscription.
   * the nodes' own workers (inference, decoding, model loading), woken by condition variables,
     queues and guard conditions; nothing polls.
   * the main thread, which does nothing but wait for SIGINT/SIGTERM (or a spinning thread ending).
@@ -92,7 +93,11 @@ def make_executors(nodes: Sequence[Node], kind: str = DEFAULT_EXECUTOR) -> list[
         return [executor]
     executors = []
     for node in nodes:
-        executor = SingleThreadedExecutor(context=node.context)
+        # A node whose service must not hold up its own subscriptions (action inference: rank_actions
+        # runs the model) asks for two threads; its callback groups keep them apart.
+        threads = getattr(node, "EXECUTOR_THREADS", 1)
+        executor = (MultiThreadedExecutor(num_threads=threads, context=node.context) if threads > 1
+                    else SingleThreadedExecutor(context=node.context))
         executor.add_node(node)
         executors.append(executor)
     return executors
