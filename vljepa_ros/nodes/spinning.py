@@ -171,10 +171,13 @@ def run_nodes(factory: Callable[[], Sequence[Node]], args: list[str] | None = No
     except BaseException:
         rclpy.try_shutdown()
         raise
-    if stop_signals.stopping:  # a signal arrived while the factory swallowed it
+    try:
+        if stop_signals.stopping:  # a signal arrived while the factory swallowed it
+            shutdown_nodes(nodes, [], [])
+        else:
+            spin_nodes(nodes, executor)
+    except StopRequested:  # arrived between creating the nodes and spinning them
         shutdown_nodes(nodes, [], [])
-    else:
-        spin_nodes(nodes, executor)
     exit_without_teardown(0)
     return 0  # not reached
 
