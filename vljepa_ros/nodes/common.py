@@ -463,8 +463,7 @@ def run_node(node_factory: Callable[[], Node], args: list[str] | None = None,
     if {"-h", "--help"} & set(user_args):
         print_node_help(node_factory, parameters)
         return 0
-    executor, _ = executor_option(user_args)
-    return run_nodes(lambda: [node_factory()], args, executor)
+    return run_nodes(lambda: [node_factory()], args, executor_option(user_args))
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> int:

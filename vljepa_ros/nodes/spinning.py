@@ -149,13 +149,12 @@ def shutdown_nodes(nodes: Sequence[Node], executors: Sequence[Executor],
     rclpy.try_shutdown()
 
 
-def executor_option(user_args: list[str]) -> tuple[str, list[str]]:
-    """`--executor single|multi` from a node's non-ROS arguments; the rest is returned unchanged."""
+def executor_option(user_args: list[str]) -> str:
+    """`--executor single|multi` from a node's non-ROS arguments (others are left alone)."""
     import argparse
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR)
-    known, rest = parser.parse_known_args(user_args)
-    return known.executor, rest
+    return parser.parse_known_args(user_args)[0].executor
 
 
 def run_nodes(factory: Callable[[], Sequence[Node]], args: list[str] | None = None,

@@ -146,7 +146,8 @@ def create_engine(model_dir: str | Path, backend: str = "torch", device: str = "
 
 
 def create_engine_in_background(*args: Any, **kwargs: Any) -> concurrent.futures.Future:
-    """create_engine on a worker thread; a node polls future.done() (e.g. from a timer) and keeps spinning.
+    """create_engine on a worker thread, as a Future. The nodes use BackgroundLoader instead, which wakes
+    the executor by guard condition when the load ends (nothing polls future.done()).
 
     Export and TensorRT builds release the GIL for most of their time, so the executor stays responsive.
     """
