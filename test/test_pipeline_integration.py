@@ -32,7 +32,7 @@ def offline_events(embeddings, detector_parameters: dict):
 def test_nodes_match_the_offline_pipeline_on_a_bag(tiny_model_dir, tmp_path):
     from vljepa_ros.evaluation.embedding import embed_stream
     from vljepa_ros.nodes.common import from_float32_field, stamp_to_ns
-    from vljepa_ros.nodes.demo import run_demo
+    from vljepa_ros.commands.demo import run_demo
     from vljepa_ros.runtime import create_engine
     from vljepa_ros.world.bag_io import read_stream_bag, write_stream_bag
     from vljepa_ros.world.tabletop import generate_stream

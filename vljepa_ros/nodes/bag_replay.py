@@ -36,15 +36,17 @@ from rclpy.utilities import remove_ros_args
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import CompressedImage, Image
 
+from vljepa_ros.errors import VLJepaError
+from vljepa_ros.nodes.arguments import REPLAY_QOS_CHOICES, add_replay_arguments
+
 IMAGE_TYPES: dict[str, type] = {
     "sensor_msgs/msg/Image": Image,
     "sensor_msgs/msg/CompressedImage": CompressedImage,
 }
-QOS_CHOICES = ("sensor_data", "reliable")  # the --qos choices of `vljepa-ros replay`
 SINGLE_FRAME_LOOP_PERIOD_NS = 100_000_000  # a one-frame bag has no frame period; loop it at 10 Hz
 
 
-class BagReplayError(ValueError):
+class BagReplayError(VLJepaError, ValueError):
     """The bag cannot be replayed as asked (missing, no image topic, ambiguous topic, bad rate)."""
 
 
@@ -67,7 +69,7 @@ def make_qos(name: str, depth: int = 10) -> QoSProfile:
         return qos_profile_sensor_data
     if name == "reliable":
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
-    raise BagReplayError(f"unknown QoS '{name}': expected one of {QOS_CHOICES}")
+    raise BagReplayError(f"unknown QoS '{name}': expected one of {REPLAY_QOS_CHOICES}")
 
 
 def find_image_topic(bag_path: Path, topic: str | None) -> tuple[str, str, int, int, int]:
@@ -297,8 +299,6 @@ def spin_replay(node: Node, replayer: BagReplayer, show_progress: bool = True) -
 
 
 def main(args: list[str] | None = None) -> int:
-    from vljepa_ros.commands.replay import add_replay_arguments
-
     argv = sys.argv if args is None else args
     parser = argparse.ArgumentParser(prog="bag_replay", description=__doc__.split("\n\n")[0])
     add_replay_arguments(parser)

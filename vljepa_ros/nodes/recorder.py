@@ -39,17 +39,14 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from vljepa_ros.errors import VLJepaError
+from vljepa_ros.nodes.arguments import PIPELINE_OUTPUT_TYPES, add_record_arguments
+
 PACKAGE = "vljepa_ros"
-# The pipeline's outputs, relative to the nodes' namespace (`vljepa` under launch and bring-up).
-DEFAULT_TOPIC_TYPES: dict[str, str] = {
-    "embedding": "vljepa_ros/msg/SemanticEmbedding",
-    "event": "vljepa_ros/msg/SemanticEvent",
-    "action_hypotheses": "vljepa_ros/msg/ActionHypotheses",
-}
 GRAPH_POLL_PERIOD_S = 0.2
 
 
-class RecordError(ValueError):
+class RecordError(VLJepaError, ValueError):
     """The recording cannot be made as asked (bag exists, unknown message type, missing schemas)."""
 
 
@@ -119,12 +116,12 @@ class BagRecorder:
     """Writes every message of `topics` that `node` receives to a new mcap bag at `out`.
 
     `topics` are names relative to `node`'s namespace (or absolute). Their types come from
-    `topic_types`, then DEFAULT_TOPIC_TYPES (by the name's last part), else from the ROS graph
+    `topic_types`, then PIPELINE_OUTPUT_TYPES (by the name's last part), else from the ROS graph
     once a publisher appears. Message timestamps are the node clock at reception, like
     `ros2 bag record`. Call close() (or use `with`) to finish the file; an unclosed mcap has no index.
     """
 
-    def __init__(self, node: Node, out: str | Path, topics: Sequence[str] = tuple(DEFAULT_TOPIC_TYPES), *,
+    def __init__(self, node: Node, out: str | Path, topics: Sequence[str] = tuple(PIPELINE_OUTPUT_TYPES), *,
                  topic_types: Mapping[str, str] | None = None, qos: str = "reliable",
                  typestore: Typestore | None = None) -> None:
         if not topics:
@@ -154,7 +151,7 @@ class BagRecorder:
         for topic in topics:
             resolved = node.resolve_topic_name(topic)
             msgtype = (topic_types.get(topic) or topic_types.get(resolved)
-                       or DEFAULT_TOPIC_TYPES.get(resolved.rsplit("/", 1)[-1]))
+                       or PIPELINE_OUTPUT_TYPES.get(resolved.rsplit("/", 1)[-1]))
             if msgtype is None:
                 self._pending.append(resolved)
             else:
@@ -250,8 +247,6 @@ def record_from_args(args: argparse.Namespace, ros_args: list[str] | None = None
 
 
 def main(args: list[str] | None = None) -> int:
-    from vljepa_ros.commands.record import add_record_arguments
-
     argv = sys.argv if args is None else args
     parser = argparse.ArgumentParser(prog="recorder", description=__doc__.split("\n\n")[0])
     add_record_arguments(parser)
