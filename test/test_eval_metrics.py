@@ -5,7 +5,8 @@ import pytest
 from stream_synthetic import piecewise_constant_stream
 from vljepa_ros.evaluation.metrics import (caption_accuracy, classification_accuracy, classification_chance,
                                            inverse_dynamics_accuracy, labels_per_step, text_to_clip_recall_at_1)
-from vljepa_ros.evaluation.selective_decoding import (CurvePoint, OnlineDetectorSettings, decode_reduction,
+from vljepa_ros.stream.shift_detector import DetectorSettings
+from vljepa_ros.evaluation.selective_decoding import (CurvePoint, decode_reduction,
                                                       evaluate_plan, online_plan, selective_decoding_curve,
                                                       stream_duration_s, uniform_plan, ward_plan)
 
@@ -64,7 +65,7 @@ def test_ward_with_true_segment_count_is_perfect_on_a_clean_stream():
     truth = np.repeat(np.arange(4), [10, 16, 12, 14])
     point = evaluate_plan(ward_plan(embeddings, 4), directions, truth, stream_duration_s(end_ns))
     assert point.quality == 1.0 and point.decodes == 4
-    online = online_plan(embeddings, start_ns, end_ns, 0.2, OnlineDetectorSettings(3, 6, 1.0, 0.0))
+    online = online_plan(embeddings, start_ns, end_ns, 0.2, DetectorSettings(smoothing_window=3, variance_window=6, min_interval_s=1.0, max_segment_s=0.0))
     assert online.spans[0][0] == 0 and online.spans[-1][1] == len(embeddings)
     assert all(a[1] == b[0] for a, b in zip(online.spans, online.spans[1:]))  # segments tile the stream
     assert evaluate_plan(online, directions, truth, stream_duration_s(end_ns)).quality > 0.95
@@ -87,7 +88,7 @@ def test_curve_on_a_perfect_stream_reports_a_reduction():
     bank = np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(edges, edges[1:])])
     truth = np.repeat(np.arange(len(lengths)), lengths)
     curve = selective_decoding_curve(embeddings, start_ns, end_ns, truth, bank,
-                                     OnlineDetectorSettings(2, 3, 1.0, 20.0))
+                                     DetectorSettings(smoothing_window=2, variance_window=3, min_interval_s=1.0, max_segment_s=20.0))
     assert curve["baseline"].parameter == 1.0 and curve["baseline"].quality < 1.0  # uniform lags at boundaries
     # One decode per true segment is perfect, so the reduction is at least decodes(1 Hz) / 8.
     assert curve["decode_reduction_vs_uniform_1hz"] >= curve["baseline"].decodes / len(lengths) - 1e-9

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vljepa_ros.evaluation import EvalOptions, run_eval
-from vljepa_ros.world.dataset import ACTION_QUERY
+from vljepa_ros.stream.clips import ACTION_QUERY
 from vljepa_ros.world.tabletop import generate_stream
 
 

@@ -8,11 +8,10 @@ import torch
 from vljepa_ros.evaluation import EvalOptions, embed_stream, run_eval
 from vljepa_ros.model.config import get_preset
 from vljepa_ros.model.vljepa import new_model
-from vljepa_ros.model.x_encoder import fill_clip as model_fill_clip
 from vljepa_ros.runtime.base import ModelAssets
 from vljepa_ros.runtime.torch_engine import TorchEngine
-from vljepa_ros.stream.clip_assembler import fill_clip as stream_fill_clip
-from vljepa_ros.world.dataset import CAPTION_QUERY, text_corpus
+from vljepa_ros.stream.clips import CAPTION_QUERY
+from vljepa_ros.world.dataset import text_corpus
 from vljepa_ros.world.tabletop import generate_stream
 
 METRIC_KEYS = ("classification_accuracy", "classification_chance", "retrieval_r1", "retrieval_chance",
@@ -74,14 +73,6 @@ def test_embed_stream_equals_encoding_each_node_clip(engine, stream):
         np.testing.assert_allclose(clips.embeddings[k], engine.encode_clip(frames, CAPTION_QUERY), atol=1e-5)
         assert clips.first_stamps_ns[k] == stream.stamps_ns[3 * k]
         assert clips.last_stamps_ns[k] == stream.stamps_ns[3 * k + 3]
-
-
-def test_stream_fill_clip_matches_the_models():
-    for count in (1, 2, 3, 5, 8, 11):
-        frames = np.arange(count)[:, None, None, None] * np.ones((1, 2, 2, 3), dtype=np.int64)
-        for frames_per_clip in (4, 8):
-            np.testing.assert_array_equal(stream_fill_clip(frames, frames_per_clip),
-                                          np.asarray(model_fill_clip(frames, frames_per_clip)))
 
 
 def test_eval_command_writes_json_from_a_saved_model_and_a_bag(tiny_model, tmp_path):

@@ -10,7 +10,8 @@ import torch
 from vljepa_ros.model.config import get_preset
 from vljepa_ros.model.loss import answer_group_ids, info_nce
 from vljepa_ros.model.vljepa import VLJepa, new_model
-from vljepa_ros.model.x_encoder import fill_clip, preprocess_frames
+from vljepa_ros.model.x_encoder import preprocess_frames
+from vljepa_ros.stream.clips import fill_clip
 
 CORPUS = ["What is happening?", "pick up the red cube", "push the blue ball left", "place the green triangle",
           "the arm is idle", "Which colour is the cube?", "red", "blue", "green", "yellow"]
@@ -51,6 +52,8 @@ def test_fill_clip_repeats_an_image_and_samples_uniformly() -> None:
     assert fill_clip(long_clip[:2], 4)[:, 0, 0, 0].tolist() == [0, 0, 1, 1]
     with pytest.raises(ValueError):
         fill_clip(np.zeros((0, 4, 4, 3), np.uint8), 4)
+    # torch tensors (training may hand them in) are filled with the same indices
+    assert fill_clip(torch.from_numpy(long_clip), 4)[:, 0, 0, 0].tolist() == [2, 6, 10, 14]
 
 
 def test_preprocess_matches_the_vjepa2_recipe() -> None:

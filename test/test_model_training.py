@@ -143,15 +143,3 @@ def test_kind_weights_reach_the_tabletop_source_and_bad_ones_are_refused() -> No
     for bad in ("video=1", "action", "action=-1", "caption=0"):
         with pytest.raises(argparse.ArgumentTypeError):
             _kind_weights(bad)
-
-
-def test_quick_eval_reports_held_out_metrics() -> None:
-    from vljepa_ros.model.quick_eval import quick_eval
-
-    model = new_model(get_preset("tiny"), ANSWERS)
-    results = quick_eval(model, episodes=1)
-    for key in ("classification_top1", "retrieval_text_to_clip_r1", "inverse_dynamics_4way"):
-        assert 0.0 <= results[key] <= 1.0
-    assert results["inverse_dynamics_chance"] == 0.25 and results["segments"] > 0
-    with pytest.raises(ValueError, match="training seed"):
-        quick_eval(model, seed=5, episodes=1)

@@ -299,7 +299,7 @@ def test_monitor_decodes_only_at_shifts_and_survives_nan(tiny_model_dir, engine)
 # ---------------------------------------------------------------------------------------------
 def test_action_inference_service_streaming_and_bad_requests(tiny_model_dir, engine):
     from vljepa_ros.stream.action_scoring import rank_actions
-    from vljepa_ros.world.dataset import ACTION_QUERY, make_action_clip
+    from vljepa_ros.stream.clips import ACTION_QUERY, make_action_clip
 
     command = node_command("action_inference", tiny_model_dir, "stream_period_s:=0.3", "horizon_s:=0.5",
                            "history_tolerance_s:=0.06")

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from vljepa_ros.stream.clip_assembler import ClipAssembler, fill_clip
+from vljepa_ros.stream.clip_assembler import ClipAssembler
+from vljepa_ros.stream.clips import fill_clip
 
 
 def frame(value: int, shape=(4, 6, 3)) -> np.ndarray:
@@ -77,10 +78,10 @@ def test_resolution_change_resets_the_ring():
 
 
 def test_fill_clip_repeats_in_order_and_samples_uniformly():
-    frames = np.arange(3)[:, None]
-    assert fill_clip(frames, 6)[:, 0].tolist() == [0, 0, 1, 1, 2, 2]
-    assert fill_clip(np.arange(8)[:, None], 4)[:, 0].tolist() == [1, 3, 5, 7]
-    assert fill_clip(frames[:1], 4)[:, 0].tolist() == [0, 0, 0, 0]
+    frames = np.arange(3)[:, None, None, None]  # (T, H, W, C) with T = 3
+    assert fill_clip(frames, 6)[:, 0, 0, 0].tolist() == [0, 0, 1, 1, 2, 2]
+    assert fill_clip(np.arange(8)[:, None, None, None], 4)[:, 0, 0, 0].tolist() == [1, 3, 5, 7]
+    assert fill_clip(frames[:1], 4)[:, 0, 0, 0].tolist() == [0, 0, 0, 0]
 
 
 def test_bad_parameters_raise():

@@ -18,7 +18,7 @@ def test_fires_once_per_true_boundary_and_never_inside_segments():
     embeddings, start_ns, end_ns, boundaries = piecewise_constant_stream(LENGTHS, seed=3)
     # min_interval_s=0: only the rising-edge rule keeps the detector from firing again while the
     # variance window still straddles the boundary.
-    detector = OnlineShiftDetector(smoothing_window=3, variance_window=6, threshold=0.2, min_interval_s=0.0)
+    detector = OnlineShiftDetector(smoothing_window=3, variance_window=6, threshold=0.2, min_interval_s=0.0, max_segment_s=0.0)
     events, last = run(detector, embeddings, start_ns, end_ns)
     assert [event.trigger for event in events] == ["shift"] * len(boundaries)
     # The segment each event closes ends at (or within one step of) the planted boundary.
@@ -38,7 +38,7 @@ def test_fires_once_per_true_boundary_and_never_inside_segments():
 
 def test_segment_mean_points_at_the_segment_direction():
     embeddings, start_ns, end_ns, boundaries = piecewise_constant_stream([15, 15], seed=5)
-    events, last = run(OnlineShiftDetector(3, 6, 0.2, 1.0), embeddings, start_ns, end_ns)
+    events, last = run(OnlineShiftDetector(3, 6, 0.2, 1.0, max_segment_s=0.0), embeddings, start_ns, end_ns)
     first = events[0]
     truth = embeddings[:15].mean(axis=0)
     assert np.dot(first.embedding, truth / np.linalg.norm(truth)) > 0.99
@@ -46,16 +46,16 @@ def test_segment_mean_points_at_the_segment_direction():
 
 def test_no_event_on_a_stream_without_changes():
     embeddings, start_ns, end_ns, _ = piecewise_constant_stream([80], seed=1)
-    events, last = run(OnlineShiftDetector(3, 6, 0.2, 1.0), embeddings, start_ns, end_ns)
+    events, last = run(OnlineShiftDetector(3, 6, 0.2, 1.0, max_segment_s=0.0), embeddings, start_ns, end_ns)
     assert events == [] and last.count == 80
 
 
 def test_min_interval_suppresses_close_shifts():
     embeddings, start_ns, end_ns, _ = piecewise_constant_stream([20, 6, 20], seed=2, fps=2.0)
-    detector = OnlineShiftDetector(2, 4, 0.2, min_interval_s=10.0)  # the middle segment lasts 3 s
+    detector = OnlineShiftDetector(2, 4, 0.2, min_interval_s=10.0, max_segment_s=0.0)  # the middle segment lasts 3 s
     events, _ = run(detector, embeddings, start_ns, end_ns)
     assert len(events) == 1 and detector.shifts_suppressed == 1
-    relaxed, _ = run(OnlineShiftDetector(2, 4, 0.2, min_interval_s=1.0), embeddings, start_ns, end_ns)
+    relaxed, _ = run(OnlineShiftDetector(2, 4, 0.2, min_interval_s=1.0, max_segment_s=0.0), embeddings, start_ns, end_ns)
     assert len(relaxed) == 2
 
 
@@ -69,7 +69,7 @@ def test_max_segment_closes_long_segments():
 
 
 def test_bad_embeddings_raise_and_leave_state_unchanged():
-    detector = OnlineShiftDetector(3, 6, 0.2, 1.0)
+    detector = OnlineShiftDetector(3, 6, 0.2, 1.0, max_segment_s=0.0)
     detector.update(np.ones(8), 0, 1)
     for bad in (np.full(8, np.nan), np.array([1.0] * 7 + [np.inf]), np.ones(9), np.zeros(8)):
         with pytest.raises(InvalidEmbeddingError):
@@ -84,8 +84,8 @@ def test_best_split_finds_the_change():
 
 def test_bad_parameters_raise():
     with pytest.raises(ValueError):
-        OnlineShiftDetector(0, 6, 0.2, 1.0)
+        OnlineShiftDetector(0, 6, 0.2, 1.0, max_segment_s=0.0)
     with pytest.raises(ValueError):
-        OnlineShiftDetector(3, 1, 0.2, 1.0)
+        OnlineShiftDetector(3, 1, 0.2, 1.0, max_segment_s=0.0)
     with pytest.raises(ValueError):
-        OnlineShiftDetector(3, 6, 0.0, 1.0)
+        OnlineShiftDetector(3, 6, 0.0, 1.0, max_segment_s=0.0)

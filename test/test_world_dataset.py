@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from vljepa_ros.world import dataset, tabletop
+from vljepa_ros.errors import InvalidClipError
+from vljepa_ros.stream.clips import make_action_clip
 from vljepa_ros.world.types import WorldDataError
 
 
@@ -46,11 +48,11 @@ def test_generation_is_deterministic_per_seed(examples):
 def test_make_action_clip_halves():
     before = np.zeros((4, 4, 3), np.uint8)
     after = np.full((4, 4, 3), 255, np.uint8)
-    clip = dataset.make_action_clip(before, after, 5)
+    clip = make_action_clip(before, after, 5)
     assert clip.shape == (5, 4, 4, 3)
     assert (clip[:2] == 0).all() and (clip[2:] == 255).all()
-    with pytest.raises(WorldDataError):
-        dataset.make_action_clip(before, after[:2], 4)
+    with pytest.raises(InvalidClipError):
+        make_action_clip(before, after[:2], 4)
 
 
 def test_save_and_load_round_trip(tmp_path, examples):

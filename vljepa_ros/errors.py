@@ -23,3 +23,7 @@ class EmptyLabelBankError(VLJepaError):
 
 class BackendUnavailableError(VLJepaError):
     """An inference backend cannot run here (library not importable, no GPU, ...)."""
+
+
+class InvalidClipError(VLJepaError, ValueError):
+    """Frames cannot form a clip (no frames, wrong shape, before/after images of different sizes)."""

@@ -5,10 +5,12 @@ data_files under <prefix>/share/vljepa_ros) and a colcon install (ament index sh
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
+LOGGER = logging.getLogger(__name__)
 PACKAGE = "vljepa_ros"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_NAME = "small"
@@ -18,10 +20,12 @@ def share_dirs() -> list[Path]:
     """Candidate share directories, most specific first."""
     candidates = [SOURCE_ROOT] if (SOURCE_ROOT / "package.xml").is_file() else []
     try:
-        from ament_index_python.packages import get_package_share_directory
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         candidates.append(Path(get_package_share_directory(PACKAGE)))
-    except Exception:  # not a ROS environment, or the package is not in the ament index
-        pass
+    except ImportError:  # not a ROS environment: the pip and source locations below still apply
+        LOGGER.debug("ament_index_python is not importable; not searching the ament index")
+    except (PackageNotFoundError, OSError) as error:  # OSError: AMENT_PREFIX_PATH is not set
+        LOGGER.debug("%s not found in the ament index (%s): a pip install or a source checkout", PACKAGE, error)
     for prefix in (sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
         if prefix:
             candidates.append(Path(prefix) / "share" / PACKAGE)

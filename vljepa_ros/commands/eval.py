@@ -11,7 +11,11 @@ quality. Definitions: vljepa_ros/evaluation/run.py and selective_decoding.py.
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
+
+from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
+from vljepa_ros.stream.shift_detector import DetectorSettings
 
 WORLDS = ("tabletop",)
 DEFAULT_EVAL_SEED = 1_000_001  # held out (>= 1_000_000) and not the demo bag's seed (1_000_000)
@@ -40,14 +44,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     clips = parser.add_argument_group("clips (as the perception node)")
     clips.add_argument("--query", default=None, help="caption query (default: the perception node's)")
     clips.add_argument("--frames-per-clip", type=int, default=None, help="(default: the model's)")
-    clips.add_argument("--stride-frames", type=int, default=4, help="one clip every N sampled frames (default: 4)")
-    clips.add_argument("--sample-period-s", type=float, default=0.0, help="subsample frames (default: 0, all)")
+    clips.add_argument("--stride-frames", type=int, default=DEFAULT_STRIDE_FRAMES,
+                       help=f"one clip every N sampled frames (default: {DEFAULT_STRIDE_FRAMES})")
+    clips.add_argument("--sample-period-s", type=float, default=DEFAULT_SAMPLE_PERIOD_S,
+                       help=f"subsample frames (default: {DEFAULT_SAMPLE_PERIOD_S:g}, all)")
     online = parser.add_argument_group("online detector (as the monitor node; the threshold is swept)")
-    online.add_argument("--smoothing-window", type=int, default=2)
-    online.add_argument("--variance-window", type=int, default=3)
-    online.add_argument("--min-interval-s", type=float, default=1.0)
-    online.add_argument("--max-segment-s", type=float, default=20.0)
-    online.add_argument("--shift-threshold", type=float, default=0.02, help="included in the sweep (default: 0.02)")
+    detector = DetectorSettings()
+    for name, value in vars(detector).items():
+        option = "--" + name.replace("_", "-")
+        extra = " (included in the sweep)" if name == "shift_threshold" else ""
+        online.add_argument(option, type=type(value), default=value, help=f"(default: {value:g}){extra}")
     output = parser.add_argument_group("output")
     output.add_argument("--json", type=Path, default=None, help="write all metrics to this JSON file")
     output.add_argument("--plots-dir", type=Path, default=None,
@@ -72,10 +78,10 @@ def load_stream(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from vljepa_ros.evaluation import EvalOptions, OnlineDetectorSettings, run_eval, write_json
+    from vljepa_ros.evaluation import EvalOptions, run_eval, write_json
     from vljepa_ros.paths import resolve_model_dir
     from vljepa_ros.runtime import create_engine
-    from vljepa_ros.world.dataset import CAPTION_QUERY
+    from vljepa_ros.stream.clips import CAPTION_QUERY
 
     model_dir = resolve_model_dir(args.model)
     stream, data_source = load_stream(args)
@@ -87,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
     options = EvalOptions(
         query=args.query or CAPTION_QUERY, frames_per_clip=args.frames_per_clip, stride_frames=args.stride_frames,
         sample_period_s=args.sample_period_s,
-        online=OnlineDetectorSettings(args.smoothing_window, args.variance_window, args.min_interval_s,
-                                      args.max_segment_s),
-        online_threshold=args.shift_threshold, batch_size=args.batch_size, plots_dir=plots_dir, progress=True)
+        online=DetectorSettings(**{field.name: getattr(args, field.name) for field in fields(DetectorSettings)}),
+        batch_size=args.batch_size, plots_dir=plots_dir, progress=True)
     report = run_eval(engine, stream, options, data_source=data_source, model_dir=str(model_dir))
     print(format_summary(report))
     if args.json:

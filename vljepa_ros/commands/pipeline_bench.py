@@ -28,6 +28,8 @@ import yaml
 from vljepa_ros.commands.pipeline_harness import (CAMERAS, NAMESPACE, TOPOLOGIES, CameraInput, CpuWindow,
                                                   NodeProcesses, RawCameraPublisher, StealMeter, child_environment,
                                                   demo_bag_path, prepare_cameras, rss_mb, source_revision)
+from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
+from vljepa_ros.stream.clips import CAPTION_QUERY
 
 CAMERA_TOPIC = "/camera/image_raw"  # Image here, CompressedImage on <topic>/compressed
 READY_STATES = {"perception_node": "active", "monitor_node": "running", "action_inference_node": "running"}
@@ -96,8 +98,9 @@ def clip_settings(config: Path, model_dir: Path) -> ClipSettings:
     from vljepa_ros.runtime import load_assets
     values = perception_parameters(config)
     frames_per_clip = int(values.get("frames_per_clip") or load_assets(model_dir).config.frames_per_clip)
-    return ClipSettings(frames_per_clip, int(values.get("stride_frames", 4)),
-                        float(values.get("sample_period_s", 0.0)), str(values.get("query", "What is happening?")))
+    return ClipSettings(frames_per_clip, int(values.get("stride_frames", DEFAULT_STRIDE_FRAMES)),
+                        float(values.get("sample_period_s", DEFAULT_SAMPLE_PERIOD_S)),
+                        str(values.get("query", CAPTION_QUERY)))
 
 
 def count_clips(stamps_ns: list[int], settings: ClipSettings) -> int:

@@ -6,7 +6,7 @@
 """
 from vljepa_ros.evaluation.embedding import StreamEmbeddings, embed_frames, embed_stream
 from vljepa_ros.evaluation.run import EvalOptions, run_eval, write_json
-from vljepa_ros.evaluation.selective_decoding import OnlineDetectorSettings
+from vljepa_ros.stream.shift_detector import DetectorSettings
 
-__all__ = ["EvalOptions", "OnlineDetectorSettings", "StreamEmbeddings", "embed_frames", "embed_stream", "run_eval",
+__all__ = ["EvalOptions", "DetectorSettings", "StreamEmbeddings", "embed_frames", "embed_stream", "run_eval",
            "write_json"]

@@ -10,12 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vljepa_ros.stream.clip_assembler import Clip, ClipAssembler
-from vljepa_ros.world.dataset import CAPTION_QUERY
-
-# The perception node's defaults (config/vljepa.yaml): one clip every 4 sampled frames, no subsampling.
-DEFAULT_STRIDE_FRAMES = 4
-DEFAULT_SAMPLE_PERIOD_S = 0.0
+from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, Clip, ClipAssembler
+from vljepa_ros.stream.clips import CAPTION_QUERY
 
 
 @dataclass

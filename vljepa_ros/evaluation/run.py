@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vljepa_ros.evaluation.embedding import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, StreamEmbeddings,
+from vljepa_ros.evaluation.embedding import (StreamEmbeddings,
                                              embed_stream)
 from vljepa_ros.evaluation.metrics import (classification_accuracy, classification_chance,
                                            inverse_dynamics_accuracy, text_to_clip_recall_at_1)
 from vljepa_ros.evaluation.plots import plot_decoding_curve, plot_timeline
-from vljepa_ros.evaluation.selective_decoding import (OnlineDetectorSettings, decode_reduction,
+from vljepa_ros.evaluation.selective_decoding import (decode_reduction,
                                                       selective_decoding_curve)
-from vljepa_ros.world.dataset import ACTION_QUERY, CAPTION_QUERY, make_action_clip
+from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
+from vljepa_ros.stream.clips import ACTION_QUERY, CAPTION_QUERY, make_action_clip
+from vljepa_ros.stream.shift_detector import DetectorSettings
 from vljepa_ros.world.types import WorldStream
 
 
@@ -36,8 +38,7 @@ class EvalOptions:
     frames_per_clip: int | None = None  # None: the model's
     stride_frames: int = DEFAULT_STRIDE_FRAMES
     sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S
-    online: OnlineDetectorSettings = field(default_factory=OnlineDetectorSettings)
-    online_threshold: float = 0.02  # the monitor node's default; always one point of the online sweep
+    online: DetectorSettings = DetectorSettings()  # its shift_threshold is always one point of the online sweep
     batch_size: int = 16
     plots_dir: Path | None = None  # where the PNGs go (None: no plots)
     progress: bool = False
@@ -156,7 +157,7 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
     curve = None
     if has_ground_truth and label_embeddings is not None:
         curve = selective_decoding_curve(clips.embeddings, clips.first_stamps_ns, clips.last_stamps_ns, clip_labels,
-                                         label_embeddings, options.online, options.online_threshold)
+                                         label_embeddings, options.online)
         best = curve["best_adaptive"]
         report["decode_reduction_vs_uniform_1hz"] = curve["decode_reduction_vs_uniform_1hz"]
         report["selective_decoding"] = {

@@ -23,7 +23,7 @@ import numpy as np
 
 from vljepa_ros.evaluation.metrics import caption_accuracy, labels_per_step, nearest_indices
 from vljepa_ros.stream.segmentation import segment_decode_points, uniform_decode_indices, ward_segments
-from vljepa_ros.stream.shift_detector import OnlineShiftDetector
+from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector
 
 UNIFORM_RATES_HZ = (0.1, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 # Dense sweeps: the reduction is read off measured points, so a coarse grid would understate it.
@@ -56,15 +56,6 @@ class CurvePoint:
         return summary
 
 
-@dataclass
-class OnlineDetectorSettings:
-    """The monitor node's parameters (config/vljepa.yaml), except the threshold, which is swept."""
-    smoothing_window: int = 2
-    variance_window: int = 3
-    min_interval_s: float = 1.0
-    max_segment_s: float = 20.0
-
-
 def stream_duration_s(stamps_ns: np.ndarray) -> float:
     """Span of the time steps plus one step period (N steps at period p last N * p)."""
     stamps_ns = np.asarray(stamps_ns, dtype=np.int64)
@@ -87,9 +78,8 @@ def ward_plan(embeddings: np.ndarray, n_segments: int) -> DecodePlan:
 
 
 def online_plan(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
-                threshold: float, settings: OnlineDetectorSettings) -> DecodePlan:
-    detector = OnlineShiftDetector(settings.smoothing_window, settings.variance_window, threshold,
-                                   settings.min_interval_s, settings.max_segment_s)
+                threshold: float, settings: DetectorSettings) -> DecodePlan:
+    detector = OnlineShiftDetector.from_settings(settings, threshold)
     steps, spans, means = [], [], []
     for step, (vector, start_ns, end_ns) in enumerate(zip(embeddings, first_stamps_ns, last_stamps_ns)):
         event = detector.update(vector, start_ns, end_ns)
@@ -108,7 +98,7 @@ def online_plan(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps
 
 
 def online_score_trace(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
-                       settings: OnlineDetectorSettings) -> np.ndarray:
+                       settings: DetectorSettings) -> np.ndarray:
     """The detector's local-variance score at every step (a detector that never fires)."""
     detector = OnlineShiftDetector(settings.smoothing_window, settings.variance_window, np.inf, 0.0, 0.0)
     scores = []
@@ -152,10 +142,8 @@ def decode_reduction(baseline: CurvePoint, adaptive: list[CurvePoint]) -> tuple[
 
 def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
                              true_labels: np.ndarray, bank_embeddings: np.ndarray,
-                             online_settings: OnlineDetectorSettings | None = None,
-                             online_default_threshold: float | None = 0.02) -> dict:
+                             online_settings: DetectorSettings = DetectorSettings()) -> dict:
     """All curve points, the uniform-1 Hz baseline and the decode reductions (overall, Ward, online)."""
-    online_settings = online_settings or OnlineDetectorSettings()
     duration_s = stream_duration_s(last_stamps_ns)
     step_rate_hz = len(embeddings) / duration_s if duration_s else 0.0
 
@@ -167,7 +155,7 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
     plans["ward"] = [ward_plan(embeddings, count) for count in counts]
     scores = online_score_trace(embeddings, first_stamps_ns, last_stamps_ns, online_settings)
     plans["online"] = [online_plan(embeddings, first_stamps_ns, last_stamps_ns, threshold, online_settings)
-                       for threshold in online_thresholds(scores, online_default_threshold)]
+                       for threshold in online_thresholds(scores, online_settings.shift_threshold)]
 
     points = {method: [evaluate_plan(plan, bank_embeddings, true_labels, duration_s) for plan in method_plans]
               for method, method_plans in plans.items()}

@@ -19,7 +19,7 @@ from torch import nn
 from .config import VLJepaConfig
 from .predictor import Predictor
 from .tokenizer import FixedLengthTokenizer
-from .x_encoder import XEncoder, fill_clip, preprocess_frames
+from .x_encoder import XEncoder, prepare_clips
 from .y_encoder import YEncoder
 
 
@@ -77,11 +77,7 @@ class VLJepa(nn.Module):
 
     def prepare_clips(self, frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 (T, H, W, 3), (B, T, H, W, 3) or a list of (T_i, H, W, 3) -> pixels (B, T, 3, S, S)."""
-        if isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim == 4:
-            frames = [frames]
-        clips = [fill_clip(clip, self.config.frames_per_clip) for clip in frames]
-        batch = torch.stack([torch.as_tensor(np.asarray(clip)) for clip in clips])
-        return preprocess_frames(batch, self.config).to(self.device)
+        return prepare_clips(frames, self.config).to(self.device)
 
     @torch.no_grad()
     def embed_clips(self, frames: np.ndarray | torch.Tensor | Sequence[np.ndarray], queries: Sequence[str] | str) -> torch.Tensor:

@@ -4,12 +4,14 @@ VL-JEPA uses V-JEPA 2 ViT-L frozen: frames sampled uniformly at 256 px, an image
 clip, tubelets of 2 x 16 x 16 -> (T/2) * 16 * 16 tokens of width 1024. V-JEPA 2's own masked-latent
 predictor is not part of VL-JEPA, so XEncoder drops it and parameter counts are the encoder's alone.
 
-`preprocess_frames` is the one preprocessing used for training and by every inference engine. It
+`prepare_clips` (fill + `preprocess_frames`) is the one preprocessing used for training and by every inference engine. It
 reproduces transformers' VJEPA2VideoProcessor: resize the shortest side to crop * 256 / 224 (bilinear,
 antialiased, uint8 result as torchvision gives for uint8 input), center crop, rescale 1/255, normalize
 with ImageNet mean/std.
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -17,25 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import VJEPA2Config, VJEPA2Model
 
+from vljepa_ros.stream.clips import fill_clip
+
 from .config import VLJepaConfig
-
-
-def fill_clip(frames: np.ndarray | torch.Tensor, frames_per_clip: int) -> np.ndarray | torch.Tensor:
-    """Return exactly `frames_per_clip` frames from (T, H, W, 3): one image is repeated to fill the clip;
-    longer or shorter inputs are sampled at uniformly spaced indices (repeating frames when T is short)."""
-    if frames.ndim == 3:  # a single image (H, W, 3)
-        frames = frames[None]
-    if frames.ndim != 4 or frames.shape[0] == 0:
-        raise ValueError(f"expected frames of shape (T, H, W, 3) with T >= 1, got {tuple(frames.shape)}")
-    count = frames.shape[0]
-    if count == frames_per_clip:
-        return frames
-    # Centres of equal-width bins over the input: the paper's "frames sampled uniformly".
-    indices = np.floor((np.arange(frames_per_clip) + 0.5) * count / frames_per_clip).astype(np.int64)
-    indices = np.clip(indices, 0, count - 1)
-    if isinstance(frames, torch.Tensor):
-        return frames[torch.from_numpy(indices)]
-    return frames[indices]
 
 
 def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
@@ -67,7 +53,7 @@ def _center_crop(video: torch.Tensor, crop: int) -> torch.Tensor:
 def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -> torch.Tensor:
     """uint8 RGB frames (T, H, W, 3) or (B, T, H, W, 3) -> float32 (B, T, 3, S, S) ready for the X-encoder.
 
-    Does not change the frame count: call fill_clip first when T differs from config.frames_per_clip.
+    Does not change the frame count: `prepare_clips` fills clips of another length first.
     """
     video = torch.as_tensor(frames)
     if video.dtype != torch.uint8:
@@ -85,6 +71,16 @@ def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -
     std = torch.tensor(config.image_std, dtype=torch.float32, device=video.device).view(1, 3, 1, 1)
     pixels = (video.float() * (1.0 / 255.0) - mean) / std
     return pixels.reshape(batch, count, 3, crop, crop)
+
+
+def prepare_clips(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray], config: VLJepaConfig) -> torch.Tensor:
+    """uint8 (T, H, W, 3), (B, T, H, W, 3) or a list of (T_i, H, W, 3) -> float32 pixels (B, T, 3, S, S),
+    T = config.frames_per_clip: the one clip preprocessing of training and of every inference engine
+    (an image or a short clip is filled by `fill_clip`, then `preprocess_frames`)."""
+    if isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim in (3, 4):
+        frames = [frames]
+    clips = [torch.as_tensor(fill_clip(clip, config.frames_per_clip)) for clip in frames]
+    return preprocess_frames(torch.stack(clips), config)
 
 
 class XEncoder(nn.Module):

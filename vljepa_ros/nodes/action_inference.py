@@ -40,7 +40,7 @@ from vljepa_ros.srv import RankActions
 from vljepa_ros.stream.action_scoring import RankedAction, rank_actions
 from vljepa_ros.stream.history import FrameHistory
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
-from vljepa_ros.world.dataset import ACTION_QUERY, make_action_clip
+from vljepa_ros.stream.clips import ACTION_QUERY, make_action_clip
 
 MAX_CANDIDATES = 256  # per rank_actions call: each is a text encoding; a call's cost stays bounded
 MAX_CANDIDATE_CHARS = 512  # per candidate (the Y-encoder truncates long texts anyway)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import array
 import concurrent.futures
+import logging
 import signal
 import subprocess
 import sys
@@ -236,7 +237,11 @@ def _ros2_cv_bridge():
         get_package_share_directory("cv_bridge")
         from cv_bridge import CvBridge
         return CvBridge()
-    except Exception:
+    except (ImportError, LookupError):  # no ROS 2 cv_bridge here (PackageNotFoundError is a KeyError)
+        return None
+    except Exception as error:  # listed but broken: numpy conversion still works, so say so and go on
+        logging.getLogger(__name__).warning("ROS 2 cv_bridge is installed but unusable (%s); "
+                                            "converting images with numpy", error)
         return None
 
 

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +35,12 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_
                                      parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns,
                                      to_float32_field)
 from vljepa_ros.stream.embedding_checks import validate_embedding
-from vljepa_ros.stream.shift_detector import OnlineShiftDetector, SegmentEvent
+from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector, SegmentEvent
 from vljepa_ros.stream.stream_gaps import SequenceGapCounter
 
 DECODERS = ("retrieval", "generative")
 CLOSE_TIMEOUT_S = 1.0  # shutdown waits this long for the last decodes (SIGINT must end the node in < 2 s)
-DETECTOR_PARAMETERS = ("smoothing_window", "variance_window", "shift_threshold", "min_interval_s", "max_segment_s")
+DETECTOR_PARAMETERS = tuple(field.name for field in fields(DetectorSettings))
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
@@ -47,13 +48,16 @@ PARAMETERS = (
                   choices=DECODERS),
     ParameterSpec("text_bank_file", "", "captions for the retrieval decoder, one per line "
                   "(empty: the model's banks/captions.txt)"),
-    ParameterSpec("smoothing_window", 2, "embeddings averaged before the variance test", min_value=1, max_value=100),
-    ParameterSpec("variance_window", 3, "smoothed embeddings in the local-variance window", min_value=2, max_value=100),
-    ParameterSpec("shift_threshold", 0.02, "local variance that counts as a change of meaning",
+    ParameterSpec("smoothing_window", DetectorSettings.smoothing_window, "embeddings averaged before the variance test",
+                  min_value=1, max_value=100),
+    ParameterSpec("variance_window", DetectorSettings.variance_window, "smoothed embeddings in the local-variance window",
+                  min_value=2, max_value=100),
+    ParameterSpec("shift_threshold", DetectorSettings.shift_threshold, "local variance that counts as a change of meaning",
                   min_value=1e-6, max_value=4.0),
-    ParameterSpec("min_interval_s", 1.0, "no two events closer than this", min_value=0.0, max_value=3600.0),
-    ParameterSpec("max_segment_s", 20.0, "close a segment after this long even without a shift (0: never)",
-                  min_value=0.0, max_value=86400.0),
+    ParameterSpec("min_interval_s", DetectorSettings.min_interval_s, "no two events closer than this",
+                  min_value=0.0, max_value=3600.0),
+    ParameterSpec("max_segment_s", DetectorSettings.max_segment_s,
+                  "close a segment after this long even without a shift (0: never)", min_value=0.0, max_value=86400.0),
     ParameterSpec("max_pending_decodes", 16, "segments waiting for the decoder before new ones are dropped (counted)",
                   min_value=1, max_value=1000, read_only=True),
 )
@@ -150,10 +154,7 @@ class MonitorNode(Node):
             self.load_decoder()
 
     def _make_detector(self) -> OnlineShiftDetector:
-        return OnlineShiftDetector(
-            smoothing_window=self.values["smoothing_window"], variance_window=self.values["variance_window"],
-            threshold=self.values["shift_threshold"], min_interval_s=self.values["min_interval_s"],
-            max_segment_s=self.values["max_segment_s"])
+        return OnlineShiftDetector.from_settings(DetectorSettings(**{name: self.values[name] for name in DETECTOR_PARAMETERS}))
 
     def load_decoder(self) -> None:
         """(Re)load the model and the decoder off the executor; on failure the node keeps running

@@ -35,22 +35,24 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, read_text_lines, run_node, sensor_qos, stamp_to_ns,
                                      to_float32_field)
-from vljepa_ros.stream.clip_assembler import Clip, ClipAssembler
+from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, DEFAULT_TIME_JUMP_RESET_S,
+                                              Clip, ClipAssembler)
+from vljepa_ros.stream.clips import CAPTION_QUERY
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.stream.label_bank import LabelBank
 from vljepa_ros.stream.stream_gaps import FrameGapEstimator
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
-    ParameterSpec("query", "What is happening?", "text query the predictor answers for each clip (changeable at runtime)"),
+    ParameterSpec("query", CAPTION_QUERY, "text query the predictor answers for each clip (changeable at runtime)"),
     ParameterSpec("frames_per_clip", 0, "camera frames per clip (0: the model's clip length); applied on configure",
                   min_value=0, max_value=256),
-    ParameterSpec("stride_frames", 4, "emit a clip every N sampled frames; applied on configure", min_value=1, max_value=256),
-    ParameterSpec("sample_period_s", 0.0, "subsample the camera to this period (0: every frame); applied on configure",
+    ParameterSpec("stride_frames", DEFAULT_STRIDE_FRAMES, "emit a clip every N sampled frames; applied on configure", min_value=1, max_value=256),
+    ParameterSpec("sample_period_s", DEFAULT_SAMPLE_PERIOD_S, "subsample the camera to this period (0: every frame); applied on configure",
                   min_value=0.0, max_value=60.0),
     ParameterSpec("label_bank_file", "", "labels for top-k zero-shot classification, one per line "
                   "(empty: the model's banks/labels.txt if present)"),
-    ParameterSpec("time_jump_reset_s", 1.0, "a frame stamped this much older than the newest is a jump of the clock "
+    ParameterSpec("time_jump_reset_s", DEFAULT_TIME_JUMP_RESET_S, "a frame stamped this much older than the newest is a jump of the clock "
                   "(bag loop, /clock reset): the clip starts over from it (0: never; such frames are dropped as out of "
                   "order); applied on configure", min_value=0.0, max_value=3600.0),
     ParameterSpec("image_queue_depth", 30, "images the best-effort subscriptions hold while the node is busy "
@@ -106,7 +108,7 @@ class PerceptionNode(LifecycleNode):
                            "publish a supported encoding (rgb8, bgr8, rgba8, bgra8, mono8, mono16) with matching "
                            "size/step, or a valid JPEG/PNG")
         self.losses.define("frames_out_of_order", "frames not newer than the previous one, dropped",
-                           f"stamps must increase; a jump back of more than time_jump_reset_s restarts the clip instead")
+                           "stamps must increase; a jump back of more than time_jump_reset_s restarts the clip instead")
         self.losses.define("clip_resets_image_size", "the image size changed: the clip being assembled was discarded",
                            "publish one image size per camera topic")
         self.losses.define("clip_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the clip being "

@@ -3,7 +3,7 @@
 An engine turns camera frames + a text query into a unit embedding (the X-encoder + predictor path)
 and texts into unit embeddings (the Y-encoder path). Preprocessing and tokenisation live here, once,
 so every backend sees bit-identical inputs: the pixels come from the training preprocessing
-(`vljepa_ros.model.x_encoder.preprocess_frames`) and the query ids from the model's own tokenizer.
+(`vljepa_ros.model.x_encoder.prepare_clips`) and the query ids from the model's own tokenizer.
 Backends only implement `_run_clips` and `_run_texts` on ready tensors.
 """
 from __future__ import annotations
@@ -11,9 +11,12 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from vljepa_ros.errors import ImageConversionError, InvalidEmbeddingError
 
@@ -93,15 +96,12 @@ class InferenceEngine(ABC):
         return f"{type(self).__name__}({fields})"
 
     # ------------------------------------------------------------ shared helpers
-    def preprocess(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 (B, T, H, W, 3) -> float32 (B, frames_per_clip, 3, S, S), exactly the training preprocessing."""
-        from vljepa_ros.model.x_encoder import fill_clip, preprocess_frames
-
-        if frames.shape[1] != self.frames_per_clip:
-            # Same rule as training: an image (or a short clip) is repeated / sampled to fill the clip.
-            frames = np.stack([np.asarray(fill_clip(clip, self.frames_per_clip)) for clip in frames])
-        pixel_values = preprocess_frames(frames, self.config)
-        return _to_numpy(pixel_values).astype(np.float32, copy=False)
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (B, T, H, W, 3) -> float32 CPU tensor (B, frames_per_clip, 3, S, S): the training
+        preprocessing itself. A tensor, because the torch backend feeds it on as it is; the others take
+        its numpy view (`.numpy()`, no copy)."""
+        from vljepa_ros.model.x_encoder import prepare_clips
+        return prepare_clips(frames, self.config)
 
     def tokenize_queries(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Queries -> int64 (B, query_tokens) ids and mask; each distinct query is tokenised once."""
@@ -143,8 +143,8 @@ class InferenceEngine(ABC):
 
     # ------------------------------------------------------- backend-specific part
     @abstractmethod
-    def _run_clips(self, pixel_values: np.ndarray, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
-        """float32 (B,T,3,S,S), int64 (B,Lq), int64 (B,Lq) -> float32 (B, D) unit embeddings."""
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
+        """float32 CPU tensor (B,T,3,S,S), int64 (B,Lq), int64 (B,Lq) -> float32 (B, D) unit embeddings."""
 
     @abstractmethod
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:

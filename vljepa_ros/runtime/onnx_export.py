@@ -13,7 +13,6 @@ a cached graph is checked against the model before use and a stale one is re-exp
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 LOGGER = logging.getLogger(__name__)
 
@@ -217,23 +215,15 @@ def find_export(directory: Path, model_id: str, query_tokens: int, text_tokens: 
     """An existing, current export of `model_id` in `directory`, or None."""
     directory = Path(directory)
     clip_path, text_path = directory / clip_graph_name(query_tokens), directory / text_graph_name(text_tokens)
-    with contextlib.suppress(Exception):
+    if not (clip_path.is_file() and text_path.is_file()):
+        return None
+    try:
         clip_meta, text_meta = read_onnx_metadata(clip_path), read_onnx_metadata(text_path)
-        if (clip_meta.get("model_id") == model_id == text_meta.get("model_id")
-                and clip_meta.get("format") == EXPORT_FORMAT == text_meta.get("format")
-                and clip_meta.get("query_tokens") == str(query_tokens)):
-            return OnnxExport(clip_path=clip_path, text_path=text_path, metadata=clip_meta)
+    except Exception as error:  # onnx raises several types for a torn or foreign file: not a usable export
+        LOGGER.warning("ignoring the export in %s: %s", directory, error)
+        return None
+    if (clip_meta.get("model_id") == model_id == text_meta.get("model_id")
+            and clip_meta.get("format") == EXPORT_FORMAT == text_meta.get("format")
+            and clip_meta.get("query_tokens") == str(query_tokens)):
+        return OnnxExport(clip_path=clip_path, text_path=text_path, metadata=clip_meta)
     return None
-
-
-def random_clip_inputs(config: Any, batch: int, query_tokens: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Deterministic feeds for parity checks and benchmarks."""
-    rng = np.random.default_rng(seed)
-    mask = np.ones((batch, query_tokens), dtype=np.int64)
-    mask[:, max(1, query_tokens // 3):] = 0
-    return {
-        "pixel_values": rng.standard_normal((batch, config.frames_per_clip, 3, config.image_size,
-                                             config.image_size)).astype(np.float32),
-        "query_ids": rng.integers(1, int(config.predictor["vocab_size"]), (batch, query_tokens)).astype(np.int64),
-        "query_mask": mask,
-    }

@@ -4,13 +4,16 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vljepa_ros.errors import BackendUnavailableError
 from vljepa_ros.runtime.base import InferenceEngine, ModelAssets
 from vljepa_ros.runtime.onnx_export import CLIP_INPUT_NAMES, OUTPUT_NAME, TEXT_INPUT_NAMES, OnnxExport
+
+if TYPE_CHECKING:
+    import torch
 
 LOGGER = logging.getLogger(__name__)
 
@@ -82,8 +85,8 @@ class OnnxRuntimeEngine(InferenceEngine):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "providers": self.providers, "threads": self.threads}
 
-    def _run_clips(self, pixel_values: np.ndarray, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
-        feeds = dict(zip(CLIP_INPUT_NAMES, (pixel_values, query_ids, query_mask)))
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
+        feeds = dict(zip(CLIP_INPUT_NAMES, (pixel_values.numpy(), query_ids, query_mask)))
         return self.clip_session.run([OUTPUT_NAME], feeds)[0]
 
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from vljepa_ros.errors import BackendUnavailableError, CheckpointError
 from vljepa_ros.runtime.base import InferenceEngine, ModelAssets
 from vljepa_ros.runtime.engine_cache import EngineCacheKey, load_or_build_engine, sha256_of_files
 from vljepa_ros.runtime.onnx_export import CLIP_INPUT_NAMES, OUTPUT_NAME, TEXT_INPUT_NAMES, OnnxExport, onnx_files
+
+if TYPE_CHECKING:
+    import torch
 
 LOGGER = logging.getLogger(__name__)
 TENSORRT_PRECISIONS = ("fp32", "fp16", "bf16")
@@ -207,8 +210,8 @@ class TensorRTEngine(InferenceEngine):
         return {**super().describe(), "tensorrt_version": self.tensorrt_version,
                 "engines": [str(p) for p in self.engine_paths]}
 
-    def _run_clips(self, pixel_values: np.ndarray, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
-        return self.clip_graph.run((pixel_values, query_ids, query_mask))
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
+        return self.clip_graph.run((pixel_values.numpy(), query_ids, query_mask))
 
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:
         return self.text_graph.run((text_ids, text_mask))

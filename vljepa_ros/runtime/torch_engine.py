@@ -1,14 +1,16 @@
 """PyTorch backend: CPU or CUDA, fp32 / bf16 / fp16, SDPA attention, optional torch.compile / CUDA graphs."""
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vljepa_ros.errors import BackendUnavailableError
 from vljepa_ros.runtime.base import InferenceEngine, ModelAssets
+
+if TYPE_CHECKING:
+    import torch
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,12 +33,14 @@ def use_sdpa_attention(model: Any) -> int:
         if config is None or id(config) in seen or not hasattr(config, "_attn_implementation"):
             continue
         seen.add(id(config))
-        with contextlib.suppress(Exception):
+        try:
             if hasattr(module, "set_attn_implementation"):
                 module.set_attn_implementation("sdpa")
             else:
                 config._attn_implementation = "sdpa"
             switched += 1
+        except Exception as error:  # transformers raises various types for a sub-model without an SDPA path
+            LOGGER.info("%s keeps its attention implementation: %s", type(module).__name__, error)
     return switched
 
 
@@ -75,11 +79,11 @@ class TorchEngine(InferenceEngine):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "compiled": self.compiled}
 
-    def _run_clips(self, pixel_values: np.ndarray, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            pixels = torch.from_numpy(pixel_values).to(self.device, self.dtype, non_blocking=True)
+            pixels = pixel_values.to(self.device, self.dtype, non_blocking=True)
             ids = torch.from_numpy(query_ids).to(self.device)
             mask = torch.from_numpy(query_mask).to(self.device)
             embedding = self._encode_clip(pixels, ids, mask)

@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vljepa_ros.stream.clips import fill_clip
+
+# The perception node's clip defaults (config/vljepa.yaml and `vljepa-ros eval` derive from these):
+# one clip every 4 sampled frames, no subsampling, a clock jump back of more than 1 s restarts the clip.
+DEFAULT_STRIDE_FRAMES = 4
+DEFAULT_SAMPLE_PERIOD_S = 0.0
+DEFAULT_TIME_JUMP_RESET_S = 1.0
 # Subsampling accepts a frame this fraction of a period early, so stamp jitter does not make
 # the sampler skip to the next frame and drift.
 SAMPLE_JITTER_FRACTION = 0.1
@@ -22,24 +29,6 @@ class Clip:
     first_stamp_ns: int  # stamp of the first real frame in the clip
     last_stamp_ns: int  # stamp of the last (newest) frame
     frame_count: int  # real frames in the clip; < T for an early clip that was filled by repetition
-
-
-def fill_clip(frames: np.ndarray, frames_per_clip: int) -> np.ndarray:
-    """Repeat (or uniformly sample) frames in time order to exactly `frames_per_clip` frames.
-
-    The same indices as vljepa_ros.model.x_encoder.fill_clip (centres of equal-width bins over the
-    input; test_eval_* checks they agree), so an early clip repeats frames the way the paper repeats
-    an image. Re-implemented here because importing the model module pulls in torch + transformers,
-    which this numpy-only module (and its fast tests) should not need.
-    """
-    frames = np.asarray(frames)
-    count = frames.shape[0]
-    if count == 0:
-        raise ValueError("cannot fill a clip from zero frames")
-    if count == frames_per_clip:
-        return frames
-    indices = np.floor((np.arange(frames_per_clip) + 0.5) * count / frames_per_clip).astype(np.int64)
-    return frames[np.clip(indices, 0, count - 1)]
 
 
 class ClipAssembler:
@@ -60,7 +49,7 @@ class ClipAssembler:
 
     def __init__(self, frames_per_clip: int, stride_frames: int | None = None, sample_period_s: float = 0.0,
                  emit_partial_clips: bool = False, min_partial_frames: int = 1,
-                 max_backward_jump_s: float = 1.0) -> None:
+                 max_backward_jump_s: float = DEFAULT_TIME_JUMP_RESET_S) -> None:
         if frames_per_clip < 1:
             raise ValueError(f"frames_per_clip must be >= 1, got {frames_per_clip}")
         stride_frames = frames_per_clip if stride_frames is None else stride_frames

@@ -42,6 +42,17 @@ class SegmentEvent:
     end_index: int = 0  # exclusive
 
 
+@dataclass(frozen=True)
+class DetectorSettings:
+    """The online detector's settings. These defaults are the one definition of the monitor node's
+    parameters (config/vljepa.yaml is checked against them) and of `vljepa-ros eval`'s."""
+    smoothing_window: int = 2  # embeddings averaged before the variance test
+    variance_window: int = 3  # smoothed embeddings in the local-variance window
+    shift_threshold: float = 0.02  # local variance that counts as a change of meaning
+    min_interval_s: float = 1.0  # no two events closer than this
+    max_segment_s: float = 20.0  # close a segment after this long even without a shift (0: never)
+
+
 def best_split(embeddings: np.ndarray) -> int:
     """Split point k in [1, n-1] maximising the Ward merge cost between embeddings[:k] and embeddings[k:]."""
     count = embeddings.shape[0]
@@ -57,8 +68,11 @@ def best_split(embeddings: np.ndarray) -> int:
 
 
 class OnlineShiftDetector:
-    def __init__(self, smoothing_window: int = 3, variance_window: int = 6, threshold: float = 0.05,
-                 min_interval_s: float = 1.0, max_segment_s: float = 0.0, dimension: int | None = None) -> None:
+    def __init__(self, smoothing_window: int = DetectorSettings.smoothing_window,
+                 variance_window: int = DetectorSettings.variance_window,
+                 threshold: float = DetectorSettings.shift_threshold,
+                 min_interval_s: float = DetectorSettings.min_interval_s,
+                 max_segment_s: float = DetectorSettings.max_segment_s, dimension: int | None = None) -> None:
         if smoothing_window < 1:
             raise ValueError(f"smoothing_window must be >= 1, got {smoothing_window}")
         if variance_window < 2:
@@ -74,6 +88,14 @@ class OnlineShiftDetector:
         self.max_segment_ns = int(round(max_segment_s * 1e9))
         self.dimension = dimension
         self.reset()
+
+    @classmethod
+    def from_settings(cls, settings: DetectorSettings, threshold: float | None = None,
+                      dimension: int | None = None) -> OnlineShiftDetector:
+        """A detector with `settings` (and another threshold, for a sweep)."""
+        return cls(settings.smoothing_window, settings.variance_window,
+                   settings.shift_threshold if threshold is None else threshold,
+                   settings.min_interval_s, settings.max_segment_s, dimension)
 
     def reset(self) -> None:
         """Start a new stream (counters included)."""

@@ -9,14 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vljepa_ros.stream.clips import ACTION_QUERY, CAPTION_QUERY, make_action_clip
 from vljepa_ros.world import tabletop
-from vljepa_ros.world.types import EXAMPLE_KINDS, Example, WorldDataError, WorldStream
+from vljepa_ros.world.types import EXAMPLE_KINDS, HELD_OUT_SEED_START, Example, WorldDataError, WorldStream
 
-CAPTION_QUERY = "What is happening?"  # the perception node's default query
-ACTION_QUERY = "What action turns the first state into the second?"  # inverse-dynamics clips
-
-HELD_OUT_SEED_START = 1_000_000
-TRAIN_SEEDS = range(0, HELD_OUT_SEED_START)  # seeds for `train`
 DEMO_SEED = HELD_OUT_SEED_START  # data/demo_tabletop
 DEFAULT_KIND_WEIGHTS = {"caption": 0.5, "qa": 0.25, "action": 0.25}
 _EPISODES_PER_CHUNK = 8
@@ -35,16 +31,6 @@ def sample_clip_indices(rng: np.random.Generator, start: int, end: int, frames_p
         first = start + int(rng.integers(0, length - frames_per_clip + 1))
         return np.arange(first, first + frames_per_clip)
     return np.round(np.linspace(start, end - 1, frames_per_clip)).astype(np.int64)
-
-
-def make_action_clip(before: np.ndarray, after: np.ndarray, frames_per_clip: int) -> np.ndarray:
-    """Inverse-dynamics clip: the first half copies of `before`, the second half copies of `after` -> (T,H,W,3)."""
-    if before.shape != after.shape or before.ndim != 3:
-        raise WorldDataError(f"before/after must be two (H,W,3) images of one size, got {before.shape} and {after.shape}")
-    if frames_per_clip < 2:
-        raise WorldDataError(f"an action clip needs at least 2 frames, got frames_per_clip={frames_per_clip}")
-    half = frames_per_clip // 2
-    return np.stack([before] * half + [after] * (frames_per_clip - half))
 
 
 def examples_from_stream(

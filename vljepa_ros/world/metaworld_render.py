@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vljepa_ros.world.types import ActionItem, Segment, WorldDataError, WorldStream
+from vljepa_ros.world.types import BASE_STAMP_NS, HELD_OUT_SEED_START, ActionItem, Segment, WorldDataError, WorldStream
 
 CONTROL_DT_S = 0.0125  # Meta-World's env.dt (80 Hz)
 STEPS_PER_FRAME = 8  # 80 Hz control -> 10 Hz stream
@@ -62,8 +62,6 @@ MAX_ATTEMPTS_PER_EPISODE = 6
 # map, 4x MSAA) take ~125 ms a 128 px frame here, a 512 shadow map without MSAA ~40 ms (no shadows ~17 ms).
 SHADOW_MAP_SIZE = 512
 MSAA_SAMPLES = 0  # downscaling 128 px to the model's 64 px anti-aliases anyway
-BASE_STAMP_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z, like the tabletop world
-HELD_OUT_SEED_START = 1_000_000  # same split as vljepa_ros.world.dataset: eval / demo seeds are >= this
 # A fixed free camera in front of the table, looking past the arm at the workspace (the built-in corner cameras
 # render upside down and show mostly the robot base).
 CAMERA_LOOKAT = (0.05, 0.65, 0.1)

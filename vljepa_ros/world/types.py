@@ -12,6 +12,9 @@ import numpy as np
 from vljepa_ros.errors import VLJepaError
 
 EXAMPLE_KINDS = ("caption", "qa", "action")
+# Every world splits its seeds the same way: training below, evaluation and the demo bags at or above.
+HELD_OUT_SEED_START = 1_000_000
+BASE_STAMP_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: plausible wall-clock stamps for generated bags
 
 
 class WorldDataError(VLJepaError):
@@ -126,12 +129,6 @@ class WorldStream:
         for index, segment in enumerate(self.segments):
             owner[segment.start_index : segment.end_index] = index
         return owner
-
-    def segment_at(self, frame_index: int) -> Segment:
-        for segment in self.segments:
-            if segment.start_index <= frame_index < segment.end_index:
-                return segment
-        raise WorldDataError(f"no segment covers frame {frame_index} of stream {self.name!r}")
 
     def validate(self) -> None:
         """Raise WorldDataError unless the ground truth is consistent with the frames."""
