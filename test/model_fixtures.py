@@ -16,17 +16,14 @@ QUERIES = ["What is happening?", "Which action changed the first state into the 
 def write_tiny_model(directory: Path) -> Path:
     import torch
 
-    from vljepa_ros.model.checkpoint import save_model
+    from vljepa_ros.model.checkpoint import save_banks, save_model
     from vljepa_ros.model.config import get_preset
     from vljepa_ros.model.vljepa import new_model
 
     torch.manual_seed(0)
     model = new_model(get_preset("tiny"), LABELS + CAPTIONS + ACTIONS + QUERIES).eval()
     save_model(model, directory)
-    banks = directory / "banks"
-    banks.mkdir(exist_ok=True)
-    for name, lines in (("labels", LABELS), ("captions", CAPTIONS), ("actions", ACTIONS)):
-        (banks / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    save_banks(directory, {"labels": LABELS, "captions": CAPTIONS, "actions": ACTIONS})
     return directory
 
 

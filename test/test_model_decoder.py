@@ -26,7 +26,7 @@ def test_retrieval_returns_the_nearest_text_and_its_cosine(model) -> None:
         assert decoded.text == text and decoded.score == pytest.approx(1.0, abs=1e-5)
     ranked = decoder.top_k(embeddings[0].numpy(), k=3)
     assert [r.text for r in ranked][0] == TEXTS[0] and len(ranked) == 3
-    assert ranked[1].score == pytest.approx(float(embeddings[0] @ decoder.embeddings[TEXTS.index(ranked[1].text)]), abs=1e-5)
+    assert ranked[1].score == pytest.approx(float(embeddings[0].numpy() @ decoder.embeddings[TEXTS.index(ranked[1].text)]), abs=1e-5)
     with pytest.raises(EmptyLabelBankError):
         RetrievalDecoder([], torch.zeros(0, 16))
     with pytest.raises(ValueError, match="dimension"):

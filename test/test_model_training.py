@@ -80,7 +80,7 @@ def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
     out = tmp_path / "model"
     assert main(["train", "--preset", "tiny", "--data", str(data), "--steps", "4", "--batch-size", "8",
                  "--out", str(out), "--warmup-steps", "1", "--checkpoint-every", "2"]) == 0
-    assert (out / "model.safetensors").exists() and (out / "text_bank.json").exists()
+    assert (out / "model.safetensors").exists() and (out / "banks" / "answers.txt").exists()
     assert main(["train", "--preset", "tiny", "--data", str(data), "--steps", "6", "--batch-size", "8",
                  "--out", str(out), "--resume"]) == 0
     assert main(["train-decoder", "--model", str(out), "--steps", "3", "--batch-size", "4",

@@ -16,7 +16,7 @@ import pytest
 
 from model_fixtures import QUERIES, tiny_model_dir  # noqa: F401
 from vljepa_ros.errors import BackendUnavailableError
-from vljepa_ros.runtime import check_engine_options, create_engine, create_engine_in_background
+from vljepa_ros.runtime import check_engine_options, create_engine
 from vljepa_ros.runtime import tensorrt_engine
 from vljepa_ros.runtime.engine_cache import key_path_for, sha256_of_files
 
@@ -68,7 +68,7 @@ class FakeTensorRT:
         self.version, self.gpu = version, gpu
         monkeypatch.setattr(tensorrt_engine, "import_tensorrt", lambda: types.SimpleNamespace(__version__=self.version))
         fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(get_device_name=lambda: self.gpu))
-        monkeypatch.setattr(tensorrt_engine, "_require_cuda", lambda: fake_torch)
+        monkeypatch.setattr(tensorrt_engine, "require_cuda", lambda: fake_torch)
         monkeypatch.setattr(tensorrt_engine, "build_serialized_engine", self.build)
 
     def build(self, onnx_path, precision, workspace_bytes, input_shapes) -> bytes:
@@ -99,16 +99,6 @@ def test_tensorrt_cache_key_wiring_with_fake_tensorrt(monkeypatch, tmp_path: Pat
     assert len(fake.builds) == 3
     tensorrt_engine.prepare_engine(onnx_path, shapes, "fp32", workspace_gb=1)  # other precision: own file
     assert len(fake.builds) == 4 and len(list(tmp_path.glob("*.engine"))) == 2
-
-
-def test_create_engine_in_background_does_not_block(tiny_model_dir: Path) -> None:  # noqa: F811
-    future = create_engine_in_background(tiny_model_dir, backend="torch")
-    engine = future.result(timeout=120)
-    embedding = engine.encode_clip(np.zeros((4, 32, 32, 3), dtype=np.uint8), QUERIES[0])
-    assert embedding.shape == (engine.dimension,)
-    failing = create_engine_in_background(tiny_model_dir, backend="torch", precision="int8")
-    with pytest.raises(ValueError, match="unknown precision"):
-        failing.result(timeout=30)  # errors surface on the future, for the node to report
 
 
 def test_bench_spec_parsing_and_no_gpu_report(monkeypatch) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from vljepa_ros.world import metaworld_render as mw
+from vljepa_ros.world import metaworld_tasks as tasks
 from vljepa_ros.world.bag_io import read_groundtruth, read_stream_bag
 from vljepa_ros.world.types import WorldDataError
 
@@ -52,7 +53,7 @@ def test_eval_bag_frames_decode_at_10_hz(eval_stream):
 
 def test_eval_bag_groundtruth_is_consistent(eval_stream):
     stream = eval_stream
-    assert stream.label_bank == mw.label_bank()
+    assert stream.label_bank == tasks.label_bank()
     episodes: dict[int, list] = {}
     for segment in stream.segments:
         assert segment.label in stream.label_bank
@@ -60,15 +61,15 @@ def test_eval_bag_groundtruth_is_consistent(eval_stream):
         assert segment.frame_count >= mw.MIN_PHASE_FRAMES
         assert segment.end_ns == (stream.stamps_ns[segment.end_index] if segment.end_index < stream.frame_count
                                   else stream.stamps_ns[-1] + 100_000_000)
-        spec = mw.TASKS[segment.attributes["task"]]
+        spec = tasks.TASKS[segment.attributes["task"]]
         assert segment.label == spec.label(segment.attributes["phase"])
         episodes.setdefault(segment.episode_index, []).append(segment)
     # every episode runs through its task's phases once, in order; every task appears
     for index, segments in episodes.items():
-        spec = mw.TASKS[segments[0].attributes["task"]]
+        spec = tasks.TASKS[segments[0].attributes["task"]]
         assert tuple(s.attributes["phase"] for s in segments) == spec.phases, f"episode {index}"
         assert {s.attributes["task"] for s in segments} == {spec.env_name}
-    assert {s[0].attributes["task"] for s in episodes.values()} == set(mw.TASKS)
+    assert {s[0].attributes["task"] for s in episodes.values()} == set(tasks.TASKS)
     # consecutive episodes are different tasks: the meaning changes at every episode boundary
     tasks_in_order = [episodes[i][0].attributes["task"] for i in sorted(episodes)]
     assert all(a != b for a, b in zip(tasks_in_order, tasks_in_order[1:]))
@@ -77,7 +78,7 @@ def test_eval_bag_groundtruth_is_consistent(eval_stream):
 def test_eval_bag_inverse_dynamics_items(eval_stream):
     stream = eval_stream
     assert len(stream.action_items) >= len(stream.segments)
-    task_labels = {spec.task_label for spec in mw.TASKS.values()}
+    task_labels = {spec.task_label for spec in tasks.TASKS.values()}
     for item in stream.action_items:
         assert len(item.candidates) == 4 and len(set(item.candidates)) == 4
         assert item.candidates.count(item.action) == 1 and item.candidates[item.answer_index] == item.action
@@ -91,7 +92,7 @@ def test_eval_bag_inverse_dynamics_items(eval_stream):
 
 
 def _fake_episode(env_name: str, phase_lengths: list[int], value: int) -> mw.EpisodeRender:
-    spec = mw.TASKS[env_name]
+    spec = tasks.TASKS[env_name]
     phases = [p for p, n in zip(spec.phases, phase_lengths) for _ in range(n)]
     frames = np.full((len(phases), 8, 8, 3), value, dtype=np.uint8)
     return mw.EpisodeRender(env_name, episode_seed=value, frames=frames, phases=phases, expert_steps=100)
@@ -127,12 +128,12 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
 
 
 def test_language_covers_every_text_and_needs_no_mujoco():
-    texts = set(mw.world_texts())
-    for spec in mw.TASKS.values():
+    texts = set(tasks.world_texts())
+    for spec in tasks.TASKS.values():
         for phase in spec.phases:
             assert set(spec.phase_texts[phase]) <= texts
-            assert all(answer in texts for _, answer in mw.phase_question_answers(spec, phase))
-    assert len(mw.label_bank()) == len(set(mw.label_bank()))
+            assert all(answer in texts for _, answer in tasks.phase_question_answers(spec, phase))
+    assert len(tasks.label_bank()) == len(set(tasks.label_bank()))
     assert "mujoco" not in sys.modules  # the main environment reads this world without the simulator
 
 

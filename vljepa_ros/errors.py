@@ -13,7 +13,7 @@ class ImageConversionError(VLJepaError):
     """An image could not be turned into an RGB array (unknown encoding, wrong size, corrupt data)."""
 
 
-class InvalidEmbeddingError(VLJepaError):
+class InvalidEmbeddingError(VLJepaError, ValueError):
     """An embedding has the wrong dimension or contains NaN/Inf."""
 
 

@@ -52,5 +52,21 @@ def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
     return default_model_dir()
 
 
+# A model directory's text banks: banks/<name>.txt, one text per line ("#" starts a comment line).
+# labels: zero-shot classes (perception), captions: retrieval-decoder texts (monitor), actions:
+# inverse-dynamics candidates (action inference), answers: every answer text the model was trained on.
+BANKS_DIR = "banks"
+
+
+def bank_file(model_dir: str | os.PathLike, name: str) -> Path:
+    return Path(model_dir) / BANKS_DIR / f"{name}.txt"
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """The entries of a bank file: stripped non-empty lines that are not comments."""
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+
+
 def default_config_file() -> Path:
     return find_share_file("config/vljepa.yaml")

@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     if args.fp16 and args.bf16:
         raise SystemExit("choose one of --fp16 / --bf16")
     if args.tensorrt:  # fail before a long export when TensorRT cannot run here
-        from vljepa_ros.runtime.tensorrt_engine import _require_cuda, import_tensorrt
+        from vljepa_ros.runtime.tensorrt_engine import require_cuda, import_tensorrt
 
         import_tensorrt()
-        _require_cuda()
+        require_cuda()
     model_dir = resolve_model_dir(args.model)
     model, assets = load_model_and_assets(model_dir)
     export = onnx_export_for(model, assets, cache_dir=args.out, query_tokens=args.query_tokens, force=args.force)

@@ -6,7 +6,7 @@
 
 --data is "tabletop" (examples generated on the fly from training seeds of the tabletop world) or a .npz
 written by `vljepa-ros make-data --examples`. The output directory is a complete model directory
-(config.json, model.safetensors, tokenizers, text_bank.json) plus training_state/ for --resume.
+(config.json, model.safetensors, tokenizers, banks/) plus training_state/ for --resume.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
     vljepa-ros train-decoder --model models/small --data tabletop --predicted 2000
 
 The decoder learns to write a text back from its Y-encoder embedding (randomly perturbed, so it tolerates
-predicted embeddings), over the model's text bank (text_bank.json). With --data it also sees the model's
+predicted embeddings), over the model's text bank (banks/answers.txt). With --data it also sees the model's
 predicted embeddings of --predicted training clips, paired with their answers. Saved in <model>/decoder/.
 """
 from __future__ import annotations

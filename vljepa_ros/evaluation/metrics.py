@@ -10,12 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vljepa_ros.stream.action_scoring import rank_actions
-from vljepa_ros.stream.embedding_checks import l2_normalize
-
-
-def nearest_indices(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
-    """Index of the most cosine-similar bank row for every query row."""
-    return np.argmax(l2_normalize(queries) @ l2_normalize(bank).T, axis=1)
+from vljepa_ros.stream.label_bank import nearest_indices
 
 
 def classification_accuracy(clip_embeddings: np.ndarray, label_embeddings: np.ndarray,

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from vljepa_ros.evaluation.metrics import caption_accuracy, labels_per_step, nearest_indices
+from vljepa_ros.evaluation.metrics import caption_accuracy, labels_per_step
+from vljepa_ros.stream.label_bank import nearest_indices
 from vljepa_ros.stream.segmentation import segment_decode_points, uniform_decode_indices, ward_segments
 from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector
 

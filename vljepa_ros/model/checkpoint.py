@@ -5,7 +5,7 @@ A model directory:
     model.safetensors    every weight of VLJepa (X-encoder, predictor, Y-encoder)
     query_tokenizer/     tokenizer of the predictor's query (Llama 3 in the paper preset)
     text_tokenizer/      tokenizer of the Y-encoder (Gemma in the paper preset)
-    text_bank.json       optional: caption bank of the RetrievalDecoder
+    banks/*.txt          optional text banks, one text per line: answers (decoders), labels, captions, actions
     decoder/             optional: the PrefixDecoder (see y_decoder.py)
 
 build_from_components() assembles the paper model from the public component checkpoints in Hugging
@@ -27,6 +27,7 @@ import torch
 from transformers import Gemma3TextConfig, LlamaConfig, VJEPA2Config
 
 from ..errors import CheckpointError
+from ..paths import bank_file, read_text_lines
 from .config import VLJepaConfig, get_preset
 from .tokenizer import FixedLengthTokenizer, load_hf_tokenizer
 from .vljepa import VLJepa
@@ -35,7 +36,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 QUERY_TOKENIZER_DIR = "query_tokenizer"
 TEXT_TOKENIZER_DIR = "text_tokenizer"
-TEXT_BANK_FILE = "text_bank.json"
 DECODER_DIR = "decoder"
 # Parts VL-JEPA adds on top of the pretrained components; they live in the heads file.
 HEAD_KEYS = (
@@ -82,7 +82,7 @@ def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None
     model.query_tokenizer.save(directory / QUERY_TOKENIZER_DIR)
     model.text_tokenizer.save(directory / TEXT_TOKENIZER_DIR)
     if text_bank is not None:
-        save_text_bank(directory, text_bank)
+        save_banks(directory, {"answers": text_bank})
     return directory
 
 
@@ -128,7 +128,8 @@ def load_config(directory: str | Path) -> VLJepaConfig:
         raise CheckpointError(f"invalid model config {path}: {error}") from error
 
 
-def _load_tokenizer(directory: Path, max_length: int) -> FixedLengthTokenizer:
+def load_tokenizer(directory: Path, max_length: int) -> FixedLengthTokenizer:
+    """A saved tokenizer (a model's query_tokenizer/ or text_tokenizer/, or an HF checkpoint) at a fixed length."""
     if not directory.is_dir():
         raise CheckpointError(f"missing tokenizer directory: {directory}")
     try:
@@ -142,8 +143,8 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> VLJ
     directory = Path(directory)
     config = load_config(directory)
     weights = read_safetensors(directory / WEIGHTS_FILE)
-    query_tokenizer = _load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
-    text_tokenizer = _load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
+    query_tokenizer = load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
+    text_tokenizer = load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
     try:
         model = VLJepa(config, query_tokenizer, text_tokenizer)
     except ValueError as error:
@@ -164,30 +165,22 @@ def model_id(model_or_directory: VLJepa | str | Path) -> str:
     return f"{name}-{digest[:8]}"
 
 
-def save_text_bank(directory: str | Path, texts: list[str]) -> None:
-    (Path(directory) / TEXT_BANK_FILE).write_text(json.dumps({"texts": list(texts)}, indent=1) + "\n")
-
-
-BANKS_DIR = "banks"
-
-
 def save_banks(directory: str | Path, banks: dict[str, list[str]]) -> None:
-    """banks/<name>.txt, one text per line: labels (zero-shot classes), captions (retrieval decoder),
-    actions (inverse-dynamics candidates). The nodes read these when no file is configured."""
-    folder = Path(directory) / BANKS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    """banks/<name>.txt (`vljepa_ros.paths.bank_file`), one text per line: labels (zero-shot classes),
+    captions (retrieval decoder), actions (inverse-dynamics candidates), answers (every trained answer).
+    The nodes read these when no file is configured."""
     for name, texts in banks.items():
-        (folder / f"{name}.txt").write_text("".join(f"{text}\n" for text in texts))
+        path = bank_file(directory, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
 
 
 def load_text_bank(directory: str | Path) -> list[str]:
-    path = _require(Path(directory) / TEXT_BANK_FILE)
-    try:
-        texts = json.loads(path.read_text())["texts"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(f"invalid text bank {path}: {error}") from error
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise CheckpointError(f"invalid text bank {path}: 'texts' must be a list of strings")
+    """The answers bank (banks/answers.txt): the texts the retrieval and generative decoders train on."""
+    path = _require(bank_file(directory, "answers"))
+    texts = read_text_lines(path)
+    if not texts:
+        raise CheckpointError(f"the text bank {path} is empty")
     return texts
 
 
@@ -278,44 +271,16 @@ def build_from_components(
     base_config: supplies the non-component settings (shared_dim, token lengths, frames, ...); default "paper".
     """
     vjepa2_dir, llama_dir, gemma_dir = Path(vjepa2_dir), Path(llama_dir), Path(gemma_dir)
-    base = base_config or get_preset("paper")
-
-    x_encoder = _read_hf_config(VJEPA2Config, vjepa2_dir, _VJEPA2_KEYS)
-    llama = _read_hf_config(LlamaConfig, llama_dir, _LLAMA_KEYS + ("num_hidden_layers",))
-    gemma = _read_hf_config(Gemma3TextConfig, gemma_dir, _GEMMA_KEYS)
-    total_layers = int(llama.pop("num_hidden_layers"))
-    if not 1 <= predictor_layers <= total_layers:
-        raise CheckpointError(
-            f"{llama_dir / CONFIG_FILE}: asked for the last {predictor_layers} layers of a {total_layers}-layer model"
-        )
-    llama["num_layers"] = predictor_layers
-    gemma["use_bidirectional_attention"] = True
-
     dense_dirs = _dense_layers(gemma_dir)
     dense_weights = [read_safetensors(d / WEIGHTS_FILE) for d in dense_dirs]
     for path, weights in zip(dense_dirs, dense_weights):
         if "linear.weight" not in weights:
             raise CheckpointError(f"{path / WEIGHTS_FILE} has no 'linear.weight'")
     heads = read_safetensors(Path(heads_file)) if heads_file is not None else None
-    shared_dim = int(heads["predictor.out_proj.weight"].shape[0]) if heads and "predictor.out_proj.weight" in heads else base.shared_dim
-
-    try:
-        config = base.replace(
-            name=base.name,
-            image_size=int(x_encoder["crop_size"]),
-            patch_size=int(x_encoder["patch_size"]),
-            tubelet_size=int(x_encoder["tubelet_size"]),
-            x_encoder=x_encoder,
-            predictor=llama,
-            y_encoder=gemma,
-            y_dense_dims=[int(w["linear.weight"].shape[0]) for w in dense_weights],
-            shared_dim=shared_dim,
-        )
-    except ValueError as error:
-        raise CheckpointError(f"component configs in {vjepa2_dir} / {llama_dir} / {gemma_dir} disagree: {error}") from error
-
-    query_tokenizer = _load_tokenizer(llama_dir, config.query_max_tokens)
-    text_tokenizer = _load_tokenizer(gemma_dir, config.text_max_tokens)
+    config, total_layers = _component_config(vjepa2_dir, llama_dir, gemma_dir, predictor_layers,
+                                             base_config or get_preset("paper"), dense_weights, heads)
+    query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
+    text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
     try:
         model = VLJepa(config, query_tokenizer, text_tokenizer)
     except ValueError as error:
@@ -330,36 +295,70 @@ def build_from_components(
 
     # X-encoder: the encoder half of VJEPA2Model.
     vjepa_weights = _read_hf_weights(vjepa2_dir)
-    encoder = {k: v for k, v in vjepa_weights.items() if k.startswith("encoder.")}
-    load_part("x_encoder.vjepa2.", encoder, vjepa2_dir / WEIGHTS_FILE)
+    load_part("x_encoder.vjepa2.", {k: v for k, v in vjepa_weights.items() if k.startswith("encoder.")},
+              vjepa2_dir / WEIGHTS_FILE)
+    # Predictor: the last `predictor_layers` Llama layers (the heads are VL-JEPA's own, loaded below).
+    predictor = _last_llama_layers(_read_hf_weights(llama_dir), total_layers, predictor_layers)
+    pretrained_keys = [k for k in expected if k.startswith("predictor.") and k not in HEAD_KEYS]
+    check_state_dict({k[len("predictor.") :]: expected[k] for k in pretrained_keys}, predictor, llama_dir / WEIGHTS_FILE)
+    for key, tensor in predictor.items():
+        expected["predictor." + key].copy_(tensor)
+    # Y-encoder: the Gemma 3 text model, then EmbeddingGemma's Dense modules.
+    gemma_weights = _strip_prefix(_read_hf_weights(gemma_dir), ("layers", "embed_tokens", "norm"))
+    load_part("y_encoder.gemma.", gemma_weights, gemma_dir / WEIGHTS_FILE)
+    for index, (path, weights) in enumerate(zip(dense_dirs, dense_weights)):
+        load_part(f"y_encoder.dense.{index}.", {"weight": weights["linear.weight"]}, path / WEIGHTS_FILE)
+    if heads is not None:
+        check_state_dict({k: expected[k] for k in HEAD_KEYS}, heads, Path(heads_file))
+        for key in HEAD_KEYS:
+            expected[key].copy_(heads[key])
+    return model.eval()
 
-    # Predictor: the last `predictor_layers` Llama layers, renumbered from 0, plus final norm and embeddings.
-    llama_weights = _strip_prefix(_read_hf_weights(llama_dir), ("layers", "embed_tokens", "norm"))
-    first = total_layers - predictor_layers
+
+def _component_config(vjepa2_dir: Path, llama_dir: Path, gemma_dir: Path, predictor_layers: int,
+                      base: VLJepaConfig, dense_weights: list[dict[str, torch.Tensor]],
+                      heads: dict[str, torch.Tensor] | None) -> tuple[VLJepaConfig, int]:
+    """The VLJepaConfig the three component configs describe, and the Llama checkpoint's layer count."""
+    x_encoder = _read_hf_config(VJEPA2Config, vjepa2_dir, _VJEPA2_KEYS)
+    llama = _read_hf_config(LlamaConfig, llama_dir, _LLAMA_KEYS + ("num_hidden_layers",))
+    gemma = _read_hf_config(Gemma3TextConfig, gemma_dir, _GEMMA_KEYS)
+    total_layers = int(llama.pop("num_hidden_layers"))
+    if not 1 <= predictor_layers <= total_layers:
+        raise CheckpointError(
+            f"{llama_dir / CONFIG_FILE}: asked for the last {predictor_layers} layers of a {total_layers}-layer model"
+        )
+    llama["num_layers"] = predictor_layers
+    gemma["use_bidirectional_attention"] = True
+    shared_dim = int(heads["predictor.out_proj.weight"].shape[0]) if heads and "predictor.out_proj.weight" in heads else base.shared_dim
+    try:
+        config = base.replace(
+            name=base.name,
+            image_size=int(x_encoder["crop_size"]),
+            patch_size=int(x_encoder["patch_size"]),
+            tubelet_size=int(x_encoder["tubelet_size"]),
+            x_encoder=x_encoder,
+            predictor=llama,
+            y_encoder=gemma,
+            y_dense_dims=[int(w["linear.weight"].shape[0]) for w in dense_weights],
+            shared_dim=shared_dim,
+        )
+    except ValueError as error:
+        raise CheckpointError(f"component configs in {vjepa2_dir} / {llama_dir} / {gemma_dir} disagree: {error}") from error
+    return config, total_layers
+
+
+def _last_llama_layers(weights: dict[str, torch.Tensor], total_layers: int, keep: int) -> dict[str, torch.Tensor]:
+    """The last `keep` decoder layers, renumbered from 0, plus the final norm and the embedding table."""
+    first = total_layers - keep
     predictor: dict[str, torch.Tensor] = {}
-    for key, tensor in llama_weights.items():
+    for key, tensor in _strip_prefix(weights, ("layers", "embed_tokens", "norm")).items():
         if key.startswith("layers."):
             index = int(key.split(".")[1])
             if index >= first:
                 predictor[f"layers.{index - first}." + key.split(".", 2)[2]] = tensor
         else:
             predictor[key] = tensor
-    pretrained_keys = [k for k in expected if k.startswith("predictor.") and k not in HEAD_KEYS]
-    check_state_dict({k[len("predictor.") :]: expected[k] for k in pretrained_keys}, predictor, llama_dir / WEIGHTS_FILE)
-    for key, tensor in predictor.items():
-        expected["predictor." + key].copy_(tensor)
-
-    # Y-encoder: the Gemma 3 text model, then EmbeddingGemma's Dense modules.
-    gemma_weights = _strip_prefix(_read_hf_weights(gemma_dir), ("layers", "embed_tokens", "norm"))
-    load_part("y_encoder.gemma.", gemma_weights, gemma_dir / WEIGHTS_FILE)
-    for index, (path, weights) in enumerate(zip(dense_dirs, dense_weights)):
-        load_part(f"y_encoder.dense.{index}.", {"weight": weights["linear.weight"]}, path / WEIGHTS_FILE)
-
-    if heads is not None:
-        check_state_dict({k: expected[k] for k in HEAD_KEYS}, heads, Path(heads_file))
-        for key in HEAD_KEYS:
-            expected[key].copy_(heads[key])
-    return model.eval()
+    return predictor
 
 
 def save_heads(model: VLJepa, path: str | Path) -> None:

@@ -33,6 +33,8 @@ from torch import nn
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from vljepa_ros.stream.label_bank import LabelBank
+
 from ..errors import CheckpointError, EmptyLabelBankError
 from .tokenizer import load_hf_tokenizer
 
@@ -47,16 +49,22 @@ class DecodedText:
 
 
 class RetrievalDecoder:
-    """Nearest text in a bank. `embeddings` are the bank texts' unit Y-encoder embeddings (N, D)."""
+    """Nearest text in a bank: a `LabelBank` of the texts' unit Y-encoder embeddings (N, D)."""
 
     def __init__(self, texts: Sequence[str], embeddings: torch.Tensor | np.ndarray) -> None:
         if len(texts) == 0:
             raise EmptyLabelBankError("the retrieval decoder needs at least one text in its bank")
-        embeddings = torch.as_tensor(np.asarray(embeddings) if isinstance(embeddings, np.ndarray) else embeddings)
-        if embeddings.ndim != 2 or embeddings.shape[0] != len(texts):
-            raise ValueError(f"{len(texts)} texts but embeddings of shape {tuple(embeddings.shape)}")
-        self.texts = list(texts)
-        self.embeddings = F.normalize(embeddings.detach().float().cpu(), dim=-1)
+        if isinstance(embeddings, torch.Tensor):
+            embeddings = embeddings.detach().float().cpu().numpy()
+        self.bank = LabelBank(texts, embeddings)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.bank.labels
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return self.bank.embeddings
 
     @classmethod
     def from_model(cls, model, texts: Sequence[str]) -> "RetrievalDecoder":
@@ -66,12 +74,9 @@ class RetrievalDecoder:
         return cls(texts, model.embed_texts(list(texts)).cpu())
 
     def top_k(self, embedding: torch.Tensor | np.ndarray, k: int = 5) -> list[DecodedText]:
-        query = F.normalize(torch.as_tensor(np.asarray(embedding, dtype=np.float32)).reshape(1, -1), dim=-1)
-        if query.shape[1] != self.embeddings.shape[1]:
-            raise ValueError(f"embedding has dimension {query.shape[1]}, the bank {self.embeddings.shape[1]}")
-        scores = (query @ self.embeddings.T)[0]
-        values, indices = scores.topk(min(k, len(self.texts)))
-        return [DecodedText(self.texts[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+        if isinstance(embedding, torch.Tensor):
+            embedding = embedding.detach().float().cpu().numpy()
+        return [DecodedText(text, score) for text, score in self.bank.top_k(np.ravel(embedding), k)]
 
     def decode(self, embedding: torch.Tensor | np.ndarray) -> DecodedText:
         return self.top_k(embedding, k=1)[0]

@@ -35,8 +35,10 @@ from vljepa_ros.msg import ActionHypotheses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
-                                     parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns)
+                                     parameter_values, raw_parameter_values, run_node, stamp_to_ns)
 from vljepa_ros.srv import RankActions
+from vljepa_ros.paths import bank_file, read_text_lines, resolve_model_dir
+from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.action_scoring import RankedAction, rank_actions
 from vljepa_ros.stream.history import FrameHistory
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
@@ -70,7 +72,7 @@ class ActionInferenceNode(Node):
         super().__init__("action_inference_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
         self.values = raw_parameter_values(self, PARAMETERS)  # checked when the model is loaded
-        self.engine = None
+        self.engine: InferenceEngine | None = None
         self.candidates: list[str] = []
         self._text_cache: dict[str, np.ndarray] = {}
         self.history = FrameHistory(max_age_s=self.values["history_s"], max_frames=100_000,
@@ -148,10 +150,9 @@ class ActionInferenceNode(Node):
     @staticmethod
     def _load(values: dict) -> tuple:
         """Runs on the loader thread."""
-        from vljepa_ros.paths import resolve_model_dir
         engine = create_engine_from(values)
-        path = Path(values["candidates_file"] or resolve_model_dir(values["model_dir"]) / "banks" / "actions.txt")
-        candidates = read_text_lines(str(path)) if path.is_file() else []
+        path = Path(values["candidates_file"] or bank_file(resolve_model_dir(values["model_dir"]), "actions"))
+        candidates = read_text_lines(path) if path.is_file() else []
         return engine, candidates
 
     def _on_loaded(self, loaded: tuple) -> None:

@@ -27,6 +27,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 
 from vljepa_ros.errors import ImageConversionError
 from vljepa_ros.nodes.spinning import EXECUTORS, executor_option, run_nodes
+from vljepa_ros.paths import read_text_lines
 from vljepa_ros.runtime import BACKENDS, DEVICES, PRECISIONS
 from vljepa_ros.stream.images import decode_compressed, decode_image
 
@@ -259,11 +260,6 @@ def image_msg_to_rgb(message) -> np.ndarray:
             raise ImageConversionError(f"cv_bridge could not convert a {message.encoding!r} image: {error}") from error
     return decode_image(message.encoding, message.height, message.width, message.step,
                         bytes(message.data), bool(message.is_bigendian))
-
-
-def read_text_lines(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
-        return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
 
 
 def check_text_file(name: str, path: str, what: str = "line") -> str | None:

@@ -32,8 +32,10 @@ from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_QOS, BackgroundLoader, Diagnostics, LatencyStats,
                                      LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, from_float32_field, ns_to_stamp,
-                                     parameter_values, raw_parameter_values, read_text_lines, run_node, stamp_to_ns,
+                                     parameter_values, raw_parameter_values, run_node, stamp_to_ns,
                                      to_float32_field)
+from vljepa_ros.paths import bank_file, read_text_lines
+from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.embedding_checks import validate_embedding
 from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector, SegmentEvent
 from vljepa_ros.stream.stream_gaps import SequenceGapCounter
@@ -67,11 +69,11 @@ def retrieval_decoder(model_dir: Path, encode_texts: Callable[[list[str]], np.nd
     """The nearest-caption Y-decoder over a text bank: the given file, else the model's caption bank."""
     from vljepa_ros.model.checkpoint import load_text_bank
     from vljepa_ros.model.y_decoder import RetrievalDecoder
-    shipped = model_dir / "banks" / "captions.txt"
+    shipped = bank_file(model_dir, "captions")
     if text_bank_file:
         texts = read_text_lines(text_bank_file)
     elif shipped.is_file():
-        texts = read_text_lines(str(shipped))
+        texts = read_text_lines(shipped)
     else:
         texts = load_text_bank(model_dir)
     if not texts:
@@ -103,7 +105,7 @@ class MonitorNode(Node):
         super().__init__("monitor_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
         self.values = raw_parameter_values(self, PARAMETERS)  # checked when the model is loaded
-        self.engine = None
+        self.engine: InferenceEngine | None = None
         self.decoder = None
         self.detector = self._make_detector()
         self.embeddings_received = 0

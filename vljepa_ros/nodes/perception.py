@@ -33,8 +33,10 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_
                                      LatencyStats, LossCounters, ParameterSpec, RateMeter, check_text_file,
                                      create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
-                                     parameter_values, read_text_lines, run_node, sensor_qos, stamp_to_ns,
+                                     parameter_values, run_node, sensor_qos, stamp_to_ns,
                                      to_float32_field)
+from vljepa_ros.paths import bank_file, read_text_lines, resolve_model_dir
+from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, DEFAULT_TIME_JUMP_RESET_S,
                                               Clip, ClipAssembler)
 from vljepa_ros.stream.clips import CAPTION_QUERY
@@ -80,7 +82,7 @@ class PerceptionNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("perception_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
-        self.engine = None
+        self.engine: InferenceEngine | None = None
         self.label_bank: LabelBank | None = None
         self.assembler: ClipAssembler | None = None
         self.worker: KeepLatestWorker[PendingClip] | None = None
@@ -208,13 +210,9 @@ class PerceptionNode(LifecycleNode):
     def _load_label_bank(self, values: dict, engine) -> LabelBank | None:
         if values["top_k"] == 0:
             return None
-        path = values["label_bank_file"]
-        if not path:
-            from vljepa_ros.paths import resolve_model_dir
-            default = resolve_model_dir(values["model_dir"]) / "banks" / "labels.txt"
-            if not default.is_file():
-                return None
-            path = str(default)
+        path = values["label_bank_file"] or bank_file(resolve_model_dir(values["model_dir"]), "labels")
+        if not values["label_bank_file"] and not path.is_file():
+            return None
         return LabelBank.from_texts(read_text_lines(path), engine.encode_texts)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -7,11 +7,10 @@
 Backends: torch (reference; CPU/CUDA, fp32/bf16/fp16), onnxruntime (exported graphs; CPU, CUDA provider
 when installed), tensorrt (engines built from the same ONNX, cached). Exports and engines are cached by
 model id, so a second start is fast; a first start with onnxruntime/tensorrt exports (and builds) first:
-do that ahead with `vljepa-ros export`, or call create_engine_in_background from a node.
+do that ahead with `vljepa-ros export`; the nodes load on a background thread (nodes.common.BackgroundLoader).
 """
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 __all__ = ["BACKENDS", "DEVICES", "PRECISIONS", "InferenceEngine", "ModelAssets", "create_engine",
-           "create_engine_in_background", "find_onnx_export", "load_assets", "load_model_and_assets",
+           "find_onnx_export", "load_assets", "load_model_and_assets",
            "onnx_export_for"]
 
 
@@ -46,14 +45,14 @@ def check_engine_options(backend: str, device: str, precision: str) -> None:
 
 def load_assets(model_dir: str | Path) -> ModelAssets:
     """Config, tokenizers and model id of a saved model, without building the network (cheap)."""
-    from vljepa_ros.model.checkpoint import (QUERY_TOKENIZER_DIR, TEXT_TOKENIZER_DIR, _load_tokenizer, load_config,
+    from vljepa_ros.model.checkpoint import (QUERY_TOKENIZER_DIR, TEXT_TOKENIZER_DIR, load_tokenizer, load_config,
                                              model_id)
 
     model_dir = Path(model_dir)
     config = load_config(model_dir)
     return ModelAssets(config=config,
-                       query_tokenizer=_load_tokenizer(model_dir / QUERY_TOKENIZER_DIR, config.query_max_tokens),
-                       text_tokenizer=_load_tokenizer(model_dir / TEXT_TOKENIZER_DIR, config.text_max_tokens),
+                       query_tokenizer=load_tokenizer(model_dir / QUERY_TOKENIZER_DIR, config.query_max_tokens),
+                       text_tokenizer=load_tokenizer(model_dir / TEXT_TOKENIZER_DIR, config.text_max_tokens),
                        model_id=model_id(model_dir))
 
 
@@ -118,10 +117,10 @@ def create_engine(model_dir: str | Path, backend: str = "torch", device: str = "
     check_engine_options(backend, device, precision)
     if backend == "tensorrt":
         # Fail fast with the install hint, before spending a minute on an export.
-        from vljepa_ros.runtime.tensorrt_engine import _require_cuda, import_tensorrt
+        from vljepa_ros.runtime.tensorrt_engine import require_cuda, import_tensorrt
 
         import_tensorrt()
-        _require_cuda()
+        require_cuda()
     if backend == "torch":
         from vljepa_ros.runtime.torch_engine import TorchEngine
 
@@ -143,15 +142,3 @@ def create_engine(model_dir: str | Path, backend: str = "torch", device: str = "
 
     return TensorRTEngine(export, assets, precision=precision, workspace_gb=workspace_gb,
                           force_rebuild=force_rebuild)
-
-
-def create_engine_in_background(*args: Any, **kwargs: Any) -> concurrent.futures.Future:
-    """create_engine on a worker thread, as a Future. The nodes use BackgroundLoader instead, which wakes
-    the executor by guard condition when the load ends (nothing polls future.done()).
-
-    Export and TensorRT builds release the GIL for most of their time, so the executor stays responsive.
-    """
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vljepa-engine-build")
-    future = executor.submit(create_engine, *args, **kwargs)
-    executor.shutdown(wait=False)  # the thread ends when the build does
-    return future

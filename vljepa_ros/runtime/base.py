@@ -18,6 +18,9 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+    from vljepa_ros.model.config import VLJepaConfig
+    from vljepa_ros.model.tokenizer import FixedLengthTokenizer
+
 from vljepa_ros.errors import ImageConversionError, InvalidEmbeddingError
 
 
@@ -25,9 +28,9 @@ from vljepa_ros.errors import ImageConversionError, InvalidEmbeddingError
 class ModelAssets:
     """What an engine needs besides the network weights: configuration, tokenizers and identity."""
 
-    config: Any  # vljepa_ros.model.config.VLJepaConfig
-    query_tokenizer: Any  # FixedLengthTokenizer: texts -> (ids, mask) LongTensors (B, L)
-    text_tokenizer: Any  # FixedLengthTokenizer
+    config: VLJepaConfig
+    query_tokenizer: FixedLengthTokenizer  # texts -> (ids, mask) LongTensors (B, L)
+    text_tokenizer: FixedLengthTokenizer
     model_id: str
 
 
@@ -157,7 +160,7 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def with_length(tokenizer: Any, length: int) -> Any:
+def with_length(tokenizer: FixedLengthTokenizer, length: int) -> FixedLengthTokenizer:
     """The same FixedLengthTokenizer at another fixed length (an export may fix a length other than the config's)."""
     if getattr(tokenizer, "max_length", length) == length:
         return tokenizer
@@ -166,7 +169,7 @@ def with_length(tokenizer: Any, length: int) -> Any:
     return resized
 
 
-def _call_tokenizer(tokenizer: Any, texts: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
+def _call_tokenizer(tokenizer: FixedLengthTokenizer, texts: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
     ids, mask = tokenizer(texts)
     ids, mask = _to_numpy(ids).astype(np.int64), _to_numpy(mask).astype(np.int64)
     if ids.shape[1] != length:

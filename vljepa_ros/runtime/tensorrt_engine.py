@@ -5,7 +5,7 @@ fixed-shape optimisation profile) -> serialized plan cached by engine_cache.py -
 fed with torch CUDA tensors (no pycuda needed; torch owns the memory and the stream).
 
 Building takes seconds to minutes. Build ahead (`vljepa-ros export --tensorrt`) or call
-`create_engine(...)` from a worker thread (runtime.create_engine_in_background); never inside a ROS
+`create_engine(...)` from a worker thread (the nodes' BackgroundLoader); never inside a ROS
 executor callback. TensorRT is imported only here and only when this backend is asked for.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def import_tensorrt() -> Any:
     return tensorrt
 
 
-def _require_cuda() -> Any:
+def require_cuda() -> Any:
     import torch
 
     if not torch.cuda.is_available():
@@ -97,7 +97,7 @@ def prepare_engine(onnx_path: Path, input_shapes: dict[str, list[int]], precisio
                    workspace_gb: float = 4.0, force_rebuild: bool = False) -> tuple[Path, bytes]:
     """Build (or reuse from the cache) the engine for one ONNX graph. Slow on a miss: run off the executor."""
     trt = import_tensorrt()
-    torch = _require_cuda()
+    torch = require_cuda()
     gpu_name = torch.cuda.get_device_name()
     key = EngineCacheKey(onnx_sha256=sha256_of_files(onnx_files(onnx_path)), tensorrt_version=trt.__version__,
                          gpu_name=gpu_name, precision=precision, input_shapes=input_shapes,
@@ -193,7 +193,7 @@ class TensorRTEngine(InferenceEngine):
         if precision not in TENSORRT_PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {TENSORRT_PRECISIONS} for backend 'tensorrt'")
         trt = import_tensorrt()
-        _require_cuda()
+        require_cuda()
         super().__init__(assets, "cuda", precision, query_tokens=export.query_tokens)
         clip_shapes = clip_input_shapes(self.config, clip_batch, self.query_tokens)
         text_shapes = text_input_shapes(self.config, text_batch)

@@ -1,4 +1,8 @@
-"""A fixed set of labels with their text embeddings, for zero-shot classification and retrieval decoding."""
+"""A fixed set of labels with their text embeddings, for zero-shot classification and retrieval decoding.
+
+The one nearest-text search of the package: the perception node's top-k labels, the retrieval
+Y-decoder (`model.y_decoder.RetrievalDecoder`) and the evaluation's metrics all rank by `nearest_indices`.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -7,6 +11,12 @@ import numpy as np
 
 from vljepa_ros.errors import EmptyLabelBankError, InvalidEmbeddingError
 from vljepa_ros.stream.embedding_checks import l2_normalize, validate_embedding, validate_embedding_matrix
+
+
+def nearest_indices(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """Row index of the most cosine-similar bank row for each query row: (N, D), (M, D) -> (N,)."""
+    return np.argmax(l2_normalize(np.asarray(queries, dtype=np.float32)) @ l2_normalize(np.asarray(bank, dtype=np.float32)).T,
+                     axis=1)
 
 
 class LabelBank:
@@ -42,7 +52,8 @@ class LabelBank:
 
     def nearest(self, embeddings) -> np.ndarray:
         """Index of the best label for each query row (N,)."""
-        return np.argmax(np.atleast_2d(self.scores(embeddings)), axis=1)
+        queries = validate_embedding_matrix(np.atleast_2d(np.asarray(embeddings, dtype=np.float32)), self.dimension)
+        return nearest_indices(queries, self.embeddings)
 
     def top_k(self, embedding, k: int = 5) -> list[tuple[str, float]]:
         """The k best (label, cosine score) for one embedding, best first."""
