@@ -145,3 +145,13 @@ def test_no_long_functions_or_modules():
                     too_long.append(f"{path.relative_to(PACKAGE_ROOT.parent)}:{node.lineno} {node.name}: {length} lines")
     assert not too_long, (f"over {MAX_MODULE_LINES} lines a module / {MAX_FUNCTION_LINES} a function "
                           "(split along a seam):\n" + "\n".join(too_long))
+
+
+def test_building_the_command_line_imports_neither_torch_nor_rosbags():
+    """`vljepa-ros --help` (and every sub-command's parser) stays fast: heavy imports wait for run()."""
+    import subprocess
+    code = ("import sys; from vljepa_ros.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'rosbags', 'cv2', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=PACKAGE_ROOT.parent, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

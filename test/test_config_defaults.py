@@ -44,3 +44,23 @@ def test_every_parameter_of_the_config_equals_the_declared_default_or_is_listed(
 def test_image_queue_depth_default_is_the_configs():
     declared = declared_parameters()
     assert declared["perception_node"]["image_queue_depth"].default == 30
+
+
+def test_eval_and_the_nodes_share_the_clip_and_detector_defaults():
+    """`vljepa-ros eval` scores the clips and segments the nodes make: same defaults in its CLI, in
+    EvalOptions and in the nodes' parameters (all derive from stream/; this catches a copy creeping back)."""
+    from dataclasses import fields
+
+    from vljepa_ros.cli import build_parser
+    from vljepa_ros.evaluation import EvalOptions
+    from vljepa_ros.stream.shift_detector import DetectorSettings
+
+    cli = build_parser().parse_args(["eval"])
+    options = EvalOptions()
+    declared = declared_parameters()
+    for name in ("stride_frames", "sample_period_s"):
+        assert getattr(cli, name) == getattr(options, name) == declared["perception_node"][name].default, name
+    assert options.query == declared["perception_node"]["query"].default
+    for field in fields(DetectorSettings):
+        assert (getattr(cli, field.name) == getattr(options.online, field.name)
+                == declared["monitor_node"][field.name].default == field.default), field.name
