@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vljepa_ros.evaluation.decoding_report import (caption_scorer_for, decoding_section, headline_segmentation,
+                                                   segmentation_section)
 from vljepa_ros.evaluation.embedding import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, StreamEmbeddings,
                                              embed_stream)
 from vljepa_ros.evaluation.metrics import (classification_accuracy, classification_chance,
@@ -27,7 +29,9 @@ from vljepa_ros.world.types import WorldStream
 
 
 HEADLINE_KEYS = ("classification_accuracy", "classification_chance", "retrieval_r1", "retrieval_chance",
-                 "inverse_dynamics_accuracy", "inverse_dynamics_chance", "decode_reduction_vs_uniform_1hz")
+                 "inverse_dynamics_accuracy", "inverse_dynamics_chance", "decode_reduction_vs_uniform_1hz",
+                 "uniform_1hz_cider_d", "uniform_1hz_caption_accuracy", "boundary_f1_1s", "boundary_f1_2s",
+                 "f1_at_10", "f1_at_25", "f1_at_50", "edit_score", "frame_accuracy")
 
 
 @dataclass
@@ -152,33 +156,20 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
         report.update(inverse_dynamics_accuracy=accuracy, inverse_dynamics_chance=chance,
                       inverse_dynamics_items=len(stream.action_items))
 
-    # Selective decoding curve.
+    # Selective decoding curve (CIDEr-D) and the segmentation metrics of its operating points.
     curve = None
     if has_ground_truth and label_embeddings is not None:
+        scorer = caption_scorer_for(stream, segment_of_clip)
         curve = selective_decoding_curve(clips.embeddings, clips.first_stamps_ns, clips.last_stamps_ns, clip_labels,
-                                         label_embeddings, options.online, options.online_threshold)
-        best = curve["best_adaptive"]
+                                         label_embeddings, options.online, options.online_threshold,
+                                         scorer, stream.label_bank)
         report["decode_reduction_vs_uniform_1hz"] = curve["decode_reduction_vs_uniform_1hz"]
-        report["selective_decoding"] = {
-            "quality_metric": "caption_accuracy",
-            "quality_definition": ("fraction of clip time steps whose shown decoded text (retrieval decoding over the "
-                                   "label bank) equals the label of the ground-truth segment covering the clip's "
-                                   "last frame; uniform shows the most recent decode, Ward and online show each "
-                                   "segment's decode over that segment"),
-            "reduction_definition": ("decodes of uniform 1 Hz / decodes of the cheapest measured adaptive point "
-                                     "(Ward or online) whose quality >= uniform 1 Hz quality; null if none reaches it"),
-            "duration_s": curve["duration_s"], "steps": curve["steps"], "step_rate_hz": curve["step_rate_hz"],
-            "uniform_1hz_quality": curve["baseline"].quality, "uniform_1hz_decodes": curve["baseline"].decodes,
-            "best_adaptive": best.to_dict() if best else None,
-            # Showing the most frequent true label everywhere: if uniform 1 Hz is no better than this,
-            # the model decodes nothing useful and any reduction "at equal quality" is meaningless.
-            "constant_label_quality": constant_label_quality(clip_labels),
-            "uniform_1hz_beats_constant_label": curve["baseline"].quality > constant_label_quality(clip_labels),
-            "decode_reduction_ward": curve["decode_reduction_ward"],
-            "decode_reduction_online": curve["decode_reduction_online"],
-            "online_settings": vars(options.online),
-            "points": {method: [p.to_dict() for p in points] for method, points in curve["points"].items()},
-        }
+        report["selective_decoding"] = decoding_section(curve, clip_labels, scorer, stream.label_bank,
+                                                        vars(options.online))
+        step_times_s = (clips.last_stamps_ns - int(stream.stamps_ns[0])) / 1e9
+        report["segmentation"] = segmentation_section(stream, step_times_s, clips.embeddings, label_embeddings,
+                                                      clip_labels, curve)
+        report.update(headline_segmentation(report["segmentation"], report["selective_decoding"]))
 
     if options.plots_dir is not None:
         report["plots"] = write_plots(Path(options.plots_dir), stream, clips, curve)
