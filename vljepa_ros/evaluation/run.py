@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from vljepa_ros.evaluation.embedding import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_ST
                                              embed_stream)
 from vljepa_ros.evaluation.metrics import (classification_accuracy, classification_chance,
                                            inverse_dynamics_accuracy, text_to_clip_recall_at_1)
-from vljepa_ros.evaluation.plots import plot_decoding_curve, plot_timeline
+from vljepa_ros.evaluation.plots import plot_decoding_curve, plot_segmentation_metrics, plot_timeline
 from vljepa_ros.evaluation.selective_decoding import (OnlineDetectorSettings, decode_reduction,
                                                       selective_decoding_curve)
 from vljepa_ros.world.dataset import ACTION_QUERY, CAPTION_QUERY, make_action_clip
@@ -57,12 +57,6 @@ def clip_ground_truth(stream: WorldStream, clips: StreamEmbeddings) -> tuple[np.
     labels = segment_label[segment_of_clip]  # index -1 picks the trailing -1
     pure = (owner[np.clip(first_frames, 0, stream.frame_count - 1)] == segment_of_clip) & (segment_of_clip >= 0)
     return segment_of_clip, labels, pure
-
-
-def constant_label_quality(true_labels: np.ndarray) -> float:
-    """Caption accuracy of showing the single most frequent true label at every step."""
-    valid = true_labels[true_labels >= 0]
-    return float(np.bincount(valid).max() / valid.size) if valid.size else float("nan")
 
 
 def retrieval_gallery(stream: WorldStream, clips: StreamEmbeddings, segment_of_clip: np.ndarray,
@@ -172,14 +166,18 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
         report.update(headline_segmentation(report["segmentation"], report["selective_decoding"]))
 
     if options.plots_dir is not None:
-        report["plots"] = write_plots(Path(options.plots_dir), stream, clips, curve)
+        report["plots"] = write_plots(Path(options.plots_dir), stream, clips, curve, report.get("segmentation"))
     report["elapsed_s"] = time.perf_counter() - started
     return json_ready(report)
 
 
-def write_plots(directory: Path, stream: WorldStream, clips: StreamEmbeddings, curve: dict | None) -> dict[str, str]:
+def write_plots(directory: Path, stream: WorldStream, clips: StreamEmbeddings, curve: dict | None,
+                segmentation: dict | None = None) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     written = {}
+    if segmentation:
+        written["segmentation"] = str(plot_segmentation_metrics(segmentation, directory / "segmentation_metrics.png",
+                                                                f"Segmentation metrics on {stream.name}"))
     origin_ns = int(stream.stamps_ns[0])
     times_s = (clips.last_stamps_ns - origin_ns) / 1e9
     boundaries = [(s.start_ns - origin_ns) / 1e9 for s in stream.segments[1:]]
@@ -188,6 +186,12 @@ def write_plots(directory: Path, stream: WorldStream, clips: StreamEmbeddings, c
         written["curve"] = str(plot_decoding_curve(curve["points"], curve["baseline"], curve["best_adaptive"],
                                                    directory / "selective_decoding_curve.png",
                                                    f"Selective decoding on {stream.name}"))
+        accuracy_points = {method: [replace(p, quality=p.caption_accuracy) for p in method_points]
+                           for method, method_points in curve["points"].items()}
+        written["curve_caption_accuracy"] = str(plot_decoding_curve(
+            accuracy_points, replace(curve["baseline"], quality=curve["baseline"].caption_accuracy), None,
+            directory / "selective_decoding_caption_accuracy.png", f"Selective decoding on {stream.name}",
+            metric="caption accuracy"))
         # Show the online detector (the monitor node's algorithm) at its cheapest setting that matches
         # uniform 1 Hz, else at its most accurate setting.
         online_points = curve["points"]["online"]
