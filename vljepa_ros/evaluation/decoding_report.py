@@ -6,6 +6,7 @@ segmentation the evaluation produces is judged by boundary F1, F1@k, edit score 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,9 @@ def constant_label(true_labels: np.ndarray) -> int:
 def decoding_section(curve: dict, true_labels: np.ndarray, scorer: StepCaptionScorer, bank: list[str],
                      online_settings: dict) -> dict[str, Any]:
     best, baseline = curve["best_adaptive"], curve["baseline"]
+    # The same reduction at equal caption accuracy (the metric eval used before CIDEr-D), for comparison.
+    by_accuracy = [replace(p, quality=p.caption_accuracy) for p in curve["points"]["ward"] + curve["points"]["online"]]
+    accuracy_reduction, _ = decode_reduction(replace(baseline, quality=baseline.caption_accuracy), by_accuracy)
     label = constant_label(true_labels)
     constant_cider = scorer.score([bank[label] if label >= 0 else ""] * len(true_labels))
     valid = true_labels >= 0
@@ -54,6 +58,7 @@ def decoding_section(curve: dict, true_labels: np.ndarray, scorer: StepCaptionSc
         # decodes nothing useful and any reduction "at equal quality" is meaningless.
         "constant_label_quality": constant_cider, "constant_label_caption_accuracy": constant_accuracy,
         "uniform_1hz_beats_constant_label": baseline.quality > constant_cider,
+        "decode_reduction_at_equal_caption_accuracy": accuracy_reduction,
         "decode_reduction_ward": curve["decode_reduction_ward"],
         "decode_reduction_online": curve["decode_reduction_online"],
         "online_settings": online_settings,
