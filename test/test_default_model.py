@@ -47,8 +47,12 @@ def test_shipped_evaluation_belongs_to_the_shipped_weights(model_dir, fresh_repo
     assert shipped["model_id"] == fresh_report["model_id"] == model_id(load_model(model_dir))
     for key in ("classification_accuracy", "retrieval_r1", "inverse_dynamics_accuracy",
                 "decode_reduction_vs_uniform_1hz"):
+        fresh = fresh_report[key]
+        if key == "decode_reduction_vs_uniform_1hz" and shipped["selective_decoding"]["quality_metric"] != "cider_d":
+            # The shipped JSON predates CIDEr-D: its reduction was measured at equal caption accuracy.
+            fresh = fresh_report["selective_decoding"]["decode_reduction_at_equal_caption_accuracy"]
         # another CPU may round differently and flip a near-tie, hence a tolerance rather than equality
-        assert fresh_report[key] == pytest.approx(shipped[key], abs=0.02), key
+        assert fresh == pytest.approx(shipped[key], abs=0.02), key
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert shipped["model_id"] in card
 

@@ -52,10 +52,22 @@ def test_run_eval_reports_every_metric_in_range_with_exact_chance(engine, stream
     assert report["clips"]["count"] == (stream.frame_count - 4) // 4 + 1  # T=4, stride 4
 
     decoding = report["selective_decoding"]
-    assert decoding["quality_metric"] == "caption_accuracy"
+    assert decoding["quality_metric"] == "cider_d" and "Cider" in decoding["cider_scorer"]
     rates = [p["parameter"] for p in decoding["points"]["uniform"]]
     assert 1.0 in rates and decoding["points"]["ward"] and decoding["points"]["online"]
-    assert all(0.0 <= p["quality"] <= 1.0 for points in decoding["points"].values() for p in points)
+    assert all(p["quality"] >= 0.0 and 0.0 <= p["caption_accuracy"] <= 1.0
+               for points in decoding["points"].values() for p in points)
+    assert report["uniform_1hz_cider_d"] == decoding["uniform_1hz_cider_d"] >= 0.0
+    segmentation = report["segmentation"]
+    for name in ("per_clip_classification", "uniform_1hz", "ward_at_true_segment_count", "online"):
+        metrics = segmentation[name]
+        assert 0.0 <= metrics["boundary_f1_1s"] <= metrics["boundary_f1_2s"] <= 1.0, name
+        assert all(0.0 <= metrics[key] <= 100.0 for key in ("f1_at_10", "f1_at_25", "f1_at_50", "edit_score",
+                                                              "frame_accuracy")), name
+        assert metrics["f1_at_10"] >= metrics["f1_at_25"] >= metrics["f1_at_50"], name
+    for key in ("boundary_f1_1s", "boundary_f1_2s", "f1_at_10", "f1_at_25", "f1_at_50", "edit_score",
+                "frame_accuracy"):
+        assert key in report, key
     reduction = report["decode_reduction_vs_uniform_1hz"]
     assert reduction is None or reduction > 0
     for name in ("curve", "timeline"):

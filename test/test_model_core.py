@@ -184,7 +184,7 @@ def test_tiny_model_overfits_a_small_batch() -> None:
     query = model.query_tokenizer(["What is happening?"] * 8)
     text = model.text_tokenizer(answers)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(60):
+    for _ in range(100):  # byte-level BPE: seed 0 needs ~70 steps (the word-level vocabulary needed fewer)
         loss = info_nce(*model(pixels, *query, *text), model.config.temperature)
         optimizer.zero_grad()
         loss.backward()

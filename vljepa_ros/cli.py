@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "train",
     "train_decoder",
     "eval",
+    "annotate",
 ]
 
 

@@ -2,11 +2,14 @@
 
     vljepa-ros eval --model models/small --world tabletop --seed 1000001 --episodes 8 --json out/eval.json
     vljepa-ros eval --bag data/demo_tabletop --json out/demo_eval.json --plots-dir out/plots
+    vljepa-ros eval --bag my_bag --labels my_bag.csv --items my_bag_items.yaml --json out/my_eval.json
 
 Metrics: zero-shot classification over the stream's label bank, text->clip retrieval R@1,
-inverse-dynamics accuracy (4 candidates), and the selective-decoding curve (caption accuracy vs
-decodes per second for uniform, Ward and online decoding) with the decode reduction at uniform-1 Hz
-quality. Definitions: vljepa_ros/evaluation/run.py and selective_decoding.py.
+inverse-dynamics accuracy (4 candidates), the selective-decoding curve (CIDEr-D, and caption accuracy,
+vs decodes per second for uniform, Ward and online decoding) with the decode reduction at uniform-1 Hz
+CIDEr-D, and segmentation metrics (boundary F1 at +-1/2 s, F1@{10,25,50}, edit, frame accuracy).
+Ground truth: --labels (the annotation CSV of vljepa_ros/world/annotations.py) or the bag's
+groundtruth.json. Definitions: vljepa_ros/evaluation/run.py, selective_decoding.py, decoding_report.py.
 """
 from __future__ import annotations
 
@@ -34,6 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--cache-dir", default=None, help="ONNX/TensorRT cache directory")
     data = parser.add_argument_group("data (a bag, or a generated world stream)")
     data.add_argument("--bag", type=Path, default=None, help="rosbag2 directory (with groundtruth.json for metrics)")
+    data.add_argument("--labels", type=Path, default=None,
+                      help="annotation CSV for --bag (start_s,end_s,label[,caption...]); replaces its groundtruth.json")
+    data.add_argument("--items", type=Path, default=None,
+                      help="annotation items YAML/JSON for --labels (questions, inverse-dynamics actions)")
     data.add_argument("--topic", default=None, help="image topic in the bag (default: the only image topic)")
     data.add_argument("--world", choices=WORLDS, default="tabletop", help="world to generate when no --bag")
     data.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED,
@@ -69,7 +76,15 @@ def load_stream(args: argparse.Namespace):
         from vljepa_ros.world.bag_io import read_stream_bag
 
         stream = read_stream_bag(args.bag, topic=args.topic)
-        return stream, {"kind": "bag", "path": str(args.bag), "topic": args.topic, "name": stream.name}
+        source = {"kind": "bag", "path": str(args.bag), "topic": args.topic, "name": stream.name}
+        if args.labels is not None:
+            from vljepa_ros.world.annotations import read_annotations, with_ground_truth
+
+            stream = with_ground_truth(stream, read_annotations(args.labels, stream.stamps_ns, args.items), args.labels)
+            source.update(labels=str(args.labels), items=str(args.items) if args.items else None)
+        return stream, source
+    if args.labels is not None or args.items is not None:
+        raise SystemExit("--labels and --items annotate a --bag; give --bag too")
     from vljepa_ros.world import tabletop
 
     stream = tabletop.generate_stream(args.seed, args.episodes, fps=args.fps, image_size=args.image_size)
@@ -118,8 +133,13 @@ def format_summary(report: dict) -> str:
     if decoding:
         best = decoding["best_adaptive"]
         where = f" ({best['method']}, {best['decodes_per_s']:.3f} Hz, quality {best['quality']:.3f})" if best else ""
-        lines.append(f"  decode reduction vs uniform 1 Hz  {number('decode_reduction_vs_uniform_1hz', 2)}x{where}; "
-                     f"uniform 1 Hz caption accuracy {decoding['uniform_1hz_quality']:.3f}")
+        lines.append(f"  decode reduction vs uniform 1 Hz  {number('decode_reduction_vs_uniform_1hz', 2)}x at equal "
+                     f"CIDEr-D{where}; uniform 1 Hz CIDEr-D {number('uniform_1hz_cider_d')}, caption accuracy "
+                     f"{number('uniform_1hz_caption_accuracy')}")
+        lines.append(f"  segmentation ({report['segmentation_headline_from']}): boundary F1 +-1 s "
+                     f"{number('boundary_f1_1s')}, +-2 s {number('boundary_f1_2s')}; F1@10/25/50 "
+                     f"{number('f1_at_10', 1)}/{number('f1_at_25', 1)}/{number('f1_at_50', 1)}, edit "
+                     f"{number('edit_score', 1)}, frame accuracy {number('frame_accuracy', 1)}")
         if not decoding["uniform_1hz_beats_constant_label"]:
             lines.append("    (uniform 1 Hz is no better than always showing the most frequent label "
                          f"({decoding['constant_label_quality']:.3f}): the reduction is not meaningful)")

@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vljepa_ros.evaluation.embedding import (StreamEmbeddings,
-                                             embed_stream)
+from vljepa_ros.evaluation.decoding_report import (caption_scorer_for, decoding_section, headline_segmentation,
+                                                   segmentation_section)
+from vljepa_ros.evaluation.embedding import StreamEmbeddings, embed_stream
 from vljepa_ros.evaluation.metrics import (classification_accuracy, classification_chance,
                                            inverse_dynamics_accuracy, text_to_clip_recall_at_1)
-from vljepa_ros.evaluation.plots import plot_decoding_curve, plot_timeline
-from vljepa_ros.evaluation.selective_decoding import (decode_reduction,
-                                                      selective_decoding_curve)
+from vljepa_ros.evaluation.plots import plot_decoding_curve, plot_segmentation_metrics, plot_timeline
+from vljepa_ros.evaluation.selective_decoding import decode_reduction, selective_decoding_curve
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
 from vljepa_ros.stream.clips import ACTION_QUERY, CAPTION_QUERY, make_action_clip
 from vljepa_ros.stream.shift_detector import DetectorSettings
@@ -29,7 +29,9 @@ from vljepa_ros.world.types import WorldStream
 
 
 HEADLINE_KEYS = ("classification_accuracy", "classification_chance", "retrieval_r1", "retrieval_chance",
-                 "inverse_dynamics_accuracy", "inverse_dynamics_chance", "decode_reduction_vs_uniform_1hz")
+                 "inverse_dynamics_accuracy", "inverse_dynamics_chance", "decode_reduction_vs_uniform_1hz",
+                 "uniform_1hz_cider_d", "uniform_1hz_caption_accuracy", "boundary_f1_1s", "boundary_f1_2s",
+                 "f1_at_10", "f1_at_25", "f1_at_50", "edit_score", "frame_accuracy")
 
 
 @dataclass
@@ -54,12 +56,6 @@ def clip_ground_truth(stream: WorldStream, clips: StreamEmbeddings) -> tuple[np.
     labels = segment_label[segment_of_clip]  # index -1 picks the trailing -1
     pure = (owner[np.clip(first_frames, 0, stream.frame_count - 1)] == segment_of_clip) & (segment_of_clip >= 0)
     return segment_of_clip, labels, pure
-
-
-def constant_label_quality(true_labels: np.ndarray) -> float:
-    """Caption accuracy of showing the single most frequent true label at every step."""
-    valid = true_labels[true_labels >= 0]
-    return float(np.bincount(valid).max() / valid.size) if valid.size else float("nan")
 
 
 def retrieval_gallery(stream: WorldStream, clips: StreamEmbeddings, segment_of_clip: np.ndarray,
@@ -153,43 +149,34 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
         report.update(inverse_dynamics_accuracy=accuracy, inverse_dynamics_chance=chance,
                       inverse_dynamics_items=len(stream.action_items))
 
-    # Selective decoding curve.
+    # Selective decoding curve (CIDEr-D) and the segmentation metrics of its operating points.
     curve = None
     if has_ground_truth and label_embeddings is not None:
+        scorer = caption_scorer_for(stream, segment_of_clip)
         curve = selective_decoding_curve(clips.embeddings, clips.first_stamps_ns, clips.last_stamps_ns, clip_labels,
-                                         label_embeddings, options.online)
-        best = curve["best_adaptive"]
+                                         label_embeddings, options.online,
+                                         scorer, stream.label_bank)
         report["decode_reduction_vs_uniform_1hz"] = curve["decode_reduction_vs_uniform_1hz"]
-        report["selective_decoding"] = {
-            "quality_metric": "caption_accuracy",
-            "quality_definition": ("fraction of clip time steps whose shown decoded text (retrieval decoding over the "
-                                   "label bank) equals the label of the ground-truth segment covering the clip's "
-                                   "last frame; uniform shows the most recent decode, Ward and online show each "
-                                   "segment's decode over that segment"),
-            "reduction_definition": ("decodes of uniform 1 Hz / decodes of the cheapest measured adaptive point "
-                                     "(Ward or online) whose quality >= uniform 1 Hz quality; null if none reaches it"),
-            "duration_s": curve["duration_s"], "steps": curve["steps"], "step_rate_hz": curve["step_rate_hz"],
-            "uniform_1hz_quality": curve["baseline"].quality, "uniform_1hz_decodes": curve["baseline"].decodes,
-            "best_adaptive": best.to_dict() if best else None,
-            # Showing the most frequent true label everywhere: if uniform 1 Hz is no better than this,
-            # the model decodes nothing useful and any reduction "at equal quality" is meaningless.
-            "constant_label_quality": constant_label_quality(clip_labels),
-            "uniform_1hz_beats_constant_label": curve["baseline"].quality > constant_label_quality(clip_labels),
-            "decode_reduction_ward": curve["decode_reduction_ward"],
-            "decode_reduction_online": curve["decode_reduction_online"],
-            "online_settings": vars(options.online),
-            "points": {method: [p.to_dict() for p in points] for method, points in curve["points"].items()},
-        }
+        report["selective_decoding"] = decoding_section(curve, clip_labels, scorer, stream.label_bank,
+                                                        vars(options.online))
+        step_times_s = (clips.last_stamps_ns - int(stream.stamps_ns[0])) / 1e9
+        report["segmentation"] = segmentation_section(stream, step_times_s, clips.embeddings, label_embeddings,
+                                                      clip_labels, curve)
+        report.update(headline_segmentation(report["segmentation"], report["selective_decoding"]))
 
     if options.plots_dir is not None:
-        report["plots"] = write_plots(Path(options.plots_dir), stream, clips, curve)
+        report["plots"] = write_plots(Path(options.plots_dir), stream, clips, curve, report.get("segmentation"))
     report["elapsed_s"] = time.perf_counter() - started
     return json_ready(report)
 
 
-def write_plots(directory: Path, stream: WorldStream, clips: StreamEmbeddings, curve: dict | None) -> dict[str, str]:
+def write_plots(directory: Path, stream: WorldStream, clips: StreamEmbeddings, curve: dict | None,
+                segmentation: dict | None = None) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     written = {}
+    if segmentation:
+        written["segmentation"] = str(plot_segmentation_metrics(segmentation, directory / "segmentation_metrics.png",
+                                                                f"Segmentation metrics on {stream.name}"))
     origin_ns = int(stream.stamps_ns[0])
     times_s = (clips.last_stamps_ns - origin_ns) / 1e9
     boundaries = [(s.start_ns - origin_ns) / 1e9 for s in stream.segments[1:]]
@@ -198,6 +185,12 @@ def write_plots(directory: Path, stream: WorldStream, clips: StreamEmbeddings, c
         written["curve"] = str(plot_decoding_curve(curve["points"], curve["baseline"], curve["best_adaptive"],
                                                    directory / "selective_decoding_curve.png",
                                                    f"Selective decoding on {stream.name}"))
+        accuracy_points = {method: [replace(p, quality=p.caption_accuracy) for p in method_points]
+                           for method, method_points in curve["points"].items()}
+        written["curve_caption_accuracy"] = str(plot_decoding_curve(
+            accuracy_points, replace(curve["baseline"], quality=curve["baseline"].caption_accuracy), None,
+            directory / "selective_decoding_caption_accuracy.png", f"Selective decoding on {stream.name}",
+            metric="caption accuracy"))
         # Show the online detector (the monitor node's algorithm) at its cheapest setting that matches
         # uniform 1 Hz, else at its most accurate setting.
         online_points = curve["points"]["online"]

@@ -11,16 +11,20 @@ shown for:
   online           OnlineShiftDetector (the monitor node's algorithm) closes segments; decode each
                    segment's mean embedding when the segment closes; the text is shown for that segment.
 Text = retrieval decoding: the nearest entry of the caption bank (here the stream's label bank, so a
-decoded text is one class label). Quality = caption accuracy: the fraction of time steps whose
-shown text is the label of the ground-truth segment covering that step's clip's last frame.
-Rate = decodes / stream duration.
+decoded text is one class label). Quality = CIDEr-D (captioning.py), as in the paper: the shown text
+at every labelled time step scored against the reference captions of the ground-truth segment
+covering that step's clip's last frame. Caption accuracy (the fraction of those steps whose shown
+text is that segment's label) is kept beside it; without references (unit tests on bare vectors)
+caption accuracy is the quality. Rate = decodes / stream duration.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from vljepa_ros.evaluation.captioning import StepCaptionScorer
 from vljepa_ros.evaluation.metrics import caption_accuracy, labels_per_step
 from vljepa_ros.stream.label_bank import nearest_indices
 from vljepa_ros.stream.segmentation import segment_decode_points, uniform_decode_indices, ward_segments
@@ -48,12 +52,15 @@ class CurvePoint:
     parameter: float
     decodes: int
     decodes_per_s: float
-    quality: float
+    quality: float  # CIDEr-D when the curve has references, else caption accuracy
     decoded_labels: list[int] = field(default_factory=list, repr=False)  # bank index per decode
+    caption_accuracy: float = float("nan")
+    shown_labels: list[int] = field(default_factory=list, repr=False)  # bank index shown at each step (-1: none)
 
     def to_dict(self) -> dict:
         summary = asdict(self)
         summary.pop("decoded_labels")
+        summary.pop("shown_labels")
         return summary
 
 
@@ -118,14 +125,21 @@ def online_thresholds(scores: np.ndarray, default_threshold: float | None = None
     return sorted(t for t in thresholds if t > 0)
 
 
-def evaluate_plan(plan: DecodePlan, bank_embeddings: np.ndarray, true_labels: np.ndarray,
-                  duration_s: float) -> CurvePoint:
+def shown_texts(shown: np.ndarray, bank_texts: Sequence[str]) -> list[str]:
+    """The text on screen at each step ('' before the first decode)."""
+    return [bank_texts[index] if index >= 0 else "" for index in shown]
+
+
+def evaluate_plan(plan: DecodePlan, bank_embeddings: np.ndarray, true_labels: np.ndarray, duration_s: float,
+                  caption_scorer: StepCaptionScorer | None = None, bank_texts: Sequence[str] = ()) -> CurvePoint:
     """Decode each planned embedding to its nearest bank entry and score the shown text at every step."""
     decoded = nearest_indices(plan.embeddings, bank_embeddings) if len(plan.embeddings) else np.zeros(0, np.int64)
     shown = labels_per_step(len(true_labels), plan.spans, decoded)
     decodes = len(plan.spans)
+    accuracy = caption_accuracy(shown, true_labels)
+    quality = caption_scorer.score(shown_texts(shown, bank_texts)) if caption_scorer is not None else accuracy
     return CurvePoint(plan.method, plan.parameter, decodes, decodes / duration_s if duration_s else float("nan"),
-                      caption_accuracy(shown, true_labels), decoded.tolist())
+                      quality, decoded.tolist(), accuracy, shown.tolist())
 
 
 def decode_reduction(baseline: CurvePoint, adaptive: list[CurvePoint]) -> tuple[float | None, CurvePoint | None]:
@@ -143,8 +157,12 @@ def decode_reduction(baseline: CurvePoint, adaptive: list[CurvePoint]) -> tuple[
 
 def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
                              true_labels: np.ndarray, bank_embeddings: np.ndarray,
-                             online_settings: DetectorSettings = DetectorSettings()) -> dict:
-    """All curve points, the uniform-1 Hz baseline and the decode reductions (overall, Ward, online)."""
+                             online_settings: DetectorSettings = DetectorSettings(),
+                             caption_scorer: StepCaptionScorer | None = None, bank_texts: Sequence[str] = ()) -> dict:
+    """All curve points, the uniform-1 Hz baseline and the decode reductions (overall, Ward, online).
+
+    With `caption_scorer` (references per step) and `bank_texts`, quality is CIDEr-D; else caption accuracy.
+    """
     duration_s = stream_duration_s(last_stamps_ns)
     step_rate_hz = len(embeddings) / duration_s if duration_s else 0.0
 
@@ -158,13 +176,15 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
     plans["online"] = [online_plan(embeddings, first_stamps_ns, last_stamps_ns, threshold, online_settings)
                        for threshold in online_thresholds(scores, online_settings.shift_threshold)]
 
-    points = {method: [evaluate_plan(plan, bank_embeddings, true_labels, duration_s) for plan in method_plans]
+    points = {method: [evaluate_plan(plan, bank_embeddings, true_labels, duration_s, caption_scorer, bank_texts)
+                       for plan in method_plans]
               for method, method_plans in plans.items()}
     baseline = next(p for p in points["uniform"] if p.parameter == BASELINE_RATE_HZ)
     reduction, best = decode_reduction(baseline, points["ward"] + points["online"])
     ward_reduction, _ = decode_reduction(baseline, points["ward"])
     online_reduction, _ = decode_reduction(baseline, points["online"])
     return {
+        "quality_metric": "cider_d" if caption_scorer is not None else "caption_accuracy",
         "duration_s": duration_s, "steps": int(len(embeddings)), "step_rate_hz": step_rate_hz,
         "plans": plans, "points": points, "scores": scores,
         "baseline": baseline, "best_adaptive": best,

@@ -257,8 +257,9 @@ def _small() -> VLJepaConfig:
         tubelet_size=2,
         patch_size=16,
         x_encoder=_x_encoder(64, 16, 2, 8, hidden=128, layers=4, heads=4),
-        predictor=_llama(hidden=128, ffn=384, heads=4, kv_heads=2, layers=3, vocab=512, max_positions=512),
-        y_encoder=_gemma(hidden=128, ffn=384, heads=2, kv_heads=1, head_dim=64, layers=3, vocab=512),
+        # vocab: up to 1024 byte-level BPE entries (256 bytes + merges), room for whole words of several worlds.
+        predictor=_llama(hidden=128, ffn=384, heads=4, kv_heads=2, layers=3, vocab=1024, max_positions=512),
+        y_encoder=_gemma(hidden=128, ffn=384, heads=2, kv_heads=1, head_dim=64, layers=3, vocab=1024),
         query_max_tokens=16,
         text_max_tokens=16,
         shared_dim=128,
@@ -296,8 +297,10 @@ def _tiny() -> VLJepaConfig:
         tubelet_size=2,
         patch_size=16,
         x_encoder=_x_encoder(32, 16, 2, 4, hidden=32, layers=1, heads=2),
-        predictor=_llama(hidden=32, ffn=64, heads=4, kv_heads=2, layers=2, vocab=128, max_positions=128),
-        y_encoder=_gemma(hidden=32, ffn=64, heads=2, kv_heads=1, head_dim=16, layers=2, vocab=128),
+        # vocab: a budget of 512 byte-level BPE entries (256 bytes + 4 specials + merges, tokenizer.py), enough
+        # for a test corpus's words to become single tokens; the tables are sized to what the corpus fills.
+        predictor=_llama(hidden=32, ffn=64, heads=4, kv_heads=2, layers=2, vocab=512, max_positions=128),
+        y_encoder=_gemma(hidden=32, ffn=64, heads=2, kv_heads=1, head_dim=16, layers=2, vocab=512),
         query_max_tokens=8,
         text_max_tokens=8,
         shared_dim=16,

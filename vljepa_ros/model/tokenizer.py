@@ -1,10 +1,13 @@
 """Fixed-length tokenization for queries (predictor) and texts (Y-encoder, decoder).
 
 The paper preset loads the real tokenizers (Llama 3 for queries, Gemma for texts) from local Hugging
-Face directories. The small presets are trained from scratch on the synthetic world, so they use a
-word-level tokenizer we build over the world's texts with the `tokenizers` library ([UNK] covers any
-word outside that corpus). Both are wrapped as transformers PreTrainedTokenizerFast and saved with
-the model, so inference tokenizes exactly as training did.
+Face directories. The small presets are trained from scratch, so they use a byte-level BPE we train
+over the training texts with the `tokenizers` library (GPT-2 style: ByteLevel pre-tokenizer and
+decoder, the 256-byte initial alphabet), so any UTF-8 text maps to known tokens and [UNK] never
+appears. Models saved before that carry a word-level tokenizer (build_word_tokenizer, [UNK] for any
+word outside its corpus); they keep loading unchanged because a model directory holds its own
+tokenizers. All are wrapped as transformers PreTrainedTokenizerFast and saved with the model, so
+inference tokenizes exactly as training did.
 """
 from __future__ import annotations
 
@@ -13,13 +16,44 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0..3, matching the presets' pad/bos/eos ids
 
 _WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
+# Every byte value is a base token, so nothing is ever out of vocabulary.
+BYTE_ALPHABET_SIZE = 256
+
+
+def build_byte_bpe_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained over `corpus` + [PAD]/[UNK]/[BOS]/[EOS] (ids 0..3); lower-cases its input.
+
+    The vocabulary is the 256 byte symbols plus merges learnt from `corpus`, up to `vocab_size` entries
+    (fewer when the corpus runs out of pairs to merge), so unseen words split into known pieces and the
+    [UNK] id is never produced (it keeps id 1 only so every small model shares one special-token layout).
+    Texts are lower-cased because the training corpora are; decode() gives back the lower-cased text.
+    """
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=max(int(vocab_size), len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE),
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # Sorted and de-duplicated: the learnt merges depend only on the set of texts, not their order.
+    tokenizer.train_from_iterator(sorted(set(corpus)), trainer)
+    bos_id = tokenizer.token_to_id(BOS)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, bos_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token=PAD, unk_token=UNK, bos_token=BOS, eos_token=EOS
+    )
 
 
 def build_word_tokenizer(corpus: Iterable[str], min_count: int = 1) -> PreTrainedTokenizerFast:

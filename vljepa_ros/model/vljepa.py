@@ -113,17 +113,17 @@ class VLJepa(nn.Module):
 
 
 def new_model(config: VLJepaConfig, corpus: Sequence[str]) -> VLJepa:
-    """A randomly initialised model whose word tokenizers are built over `corpus` (small presets).
+    """A randomly initialised model whose byte-level BPE tokenizer is trained over `corpus` (small presets).
 
-    The query and text tokenizers are the same word-level tokenizer; the embedding tables are sized
-    to it (config.with_vocab_sizes), so no table rows are wasted.
+    The query and text tokenizers are the same tokenizer, with up to the preset's Y-encoder vocab_size
+    entries; the embedding tables are then sized to it (config.with_vocab_sizes), so no rows are wasted.
     """
-    from .tokenizer import build_word_tokenizer
+    from .tokenizer import build_byte_bpe_tokenizer
 
-    word_tokenizer = build_word_tokenizer(corpus)
-    config = config.with_vocab_sizes(len(word_tokenizer), len(word_tokenizer))
+    tokenizer = build_byte_bpe_tokenizer(corpus, config.y_encoder["vocab_size"])
+    config = config.with_vocab_sizes(len(tokenizer), len(tokenizer))
     return VLJepa(
         config,
-        FixedLengthTokenizer(word_tokenizer, config.query_max_tokens),
-        FixedLengthTokenizer(word_tokenizer, config.text_max_tokens),
+        FixedLengthTokenizer(tokenizer, config.query_max_tokens),
+        FixedLengthTokenizer(tokenizer, config.text_max_tokens),
     )

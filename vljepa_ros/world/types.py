@@ -109,6 +109,8 @@ class WorldStream:
     segments: list[Segment]
     action_items: list[ActionItem]
     label_bank: list[str]
+    # A person's annotation may leave time unlabelled between segments; generated worlds tile every frame.
+    allows_gaps: bool = False
 
     @property
     def frame_count(self) -> int:
@@ -144,7 +146,8 @@ class WorldStream:
         expected_start = 0
         bank = set(self.label_bank)
         for segment in self.segments:
-            if segment.start_index != expected_start or segment.end_index <= segment.start_index:
+            starts_late = self.allows_gaps and segment.start_index > expected_start
+            if (segment.start_index != expected_start and not starts_late) or segment.end_index <= segment.start_index:
                 raise WorldDataError(
                     f"segments must tile the stream: segment {segment.label!r} spans "
                     f"[{segment.start_index}, {segment.end_index}) but should start at {expected_start}"
@@ -152,7 +155,7 @@ class WorldStream:
             if segment.label not in bank:
                 raise WorldDataError(f"segment label {segment.label!r} is not in the label bank")
             expected_start = segment.end_index
-        if expected_start != n:
+        if expected_start != n and not (self.allows_gaps and expected_start <= n):
             raise WorldDataError(f"segments end at frame {expected_start} but the stream has {n} frames")
         for item in self.action_items:
             if not (0 <= item.before_index < item.after_index < n):
