@@ -190,3 +190,13 @@ def test_tiny_model_overfits_a_small_batch() -> None:
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.1 * math.log(8)
+
+
+def test_prepare_clips_takes_a_batch_of_different_image_sizes() -> None:
+    """Each clip is preprocessed as it would be alone (training batches may mix cameras and worlds)."""
+    from vljepa_ros.model.x_encoder import prepare_clips
+    config = get_preset("tiny")
+    small, large = random_frames(1, config.frames_per_clip, 40, 40, seed=1)[0], random_frames(1, 3, 96, 80, seed=2)[0]
+    mixed = prepare_clips([small, large], config)
+    assert mixed.shape == (2, config.frames_per_clip, 3, config.image_size, config.image_size)
+    assert torch.equal(mixed[0], prepare_clips(small, config)[0]) and torch.equal(mixed[1], prepare_clips(large, config)[0])

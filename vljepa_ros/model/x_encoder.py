@@ -76,10 +76,14 @@ def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -
 def prepare_clips(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray], config: VLJepaConfig) -> torch.Tensor:
     """uint8 (T, H, W, 3), (B, T, H, W, 3) or a list of (T_i, H, W, 3) -> float32 pixels (B, T, 3, S, S),
     T = config.frames_per_clip: the one clip preprocessing of training and of every inference engine
-    (an image or a short clip is filled by `fill_clip`, then `preprocess_frames`)."""
+    (an image or a short clip is filled by `fill_clip`, then `preprocess_frames`). Clips of different
+    image sizes (a batch mixing two cameras or worlds) are preprocessed one by one, each exactly as
+    inference would see it alone."""
     if isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim in (3, 4):
         frames = [frames]
     clips = [torch.as_tensor(fill_clip(clip, config.frames_per_clip)) for clip in frames]
+    if len({tuple(clip.shape) for clip in clips}) > 1:
+        return torch.cat([preprocess_frames(clip[None], config) for clip in clips])
     return preprocess_frames(torch.stack(clips), config)
 
 
