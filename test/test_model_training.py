@@ -71,6 +71,20 @@ def test_train_checkpoints_and_resumes(tmp_path: Path) -> None:
         train(resumed, ListSource(tiny_examples()), settings, out_dir=tmp_path / "elsewhere", resume=True)
 
 
+def test_single_process_training_is_unchanged_by_distributed_support() -> None:
+    """Losses and weights of a 1-process run, recorded before torchrun support: same seed, same numbers."""
+    examples = tiny_examples(16)
+    for index, example in enumerate(examples):
+        example.negatives = (ANSWERS[(index + 1) % 4], "the arm waves")
+    torch.manual_seed(0)
+    model = new_model(get_preset("tiny"), ANSWERS + ["What is happening?", "the arm waves"])
+    settings = TrainSettings(steps=4, batch_size=8, warmup_steps=1, progress=False, seed=1)
+    result = train(model, ListSource(examples, seed=1), settings)
+    expected = [2.8062353134155273, 7.74330472946167, 3.029804229736328, 2.5562825202941895]
+    assert result.losses == pytest.approx(expected, rel=1e-5)
+    assert float(sum(p.double().sum() for p in model.parameters())) == pytest.approx(251.33275804201975, rel=1e-5)
+
+
 def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
     from vljepa_ros.cli import main
     from vljepa_ros.world.dataset import save_examples
@@ -90,7 +104,7 @@ def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
 
 
 def test_tabletop_source_draws_training_seeds_only() -> None:
-    from vljepa_ros.model.training import TabletopSource
+    from vljepa_ros.world.training_source import TabletopSource
     from vljepa_ros.world import dataset
 
     source = TabletopSource(frames_per_clip=4, image_size=32, seed=3, chunk=16)
@@ -134,7 +148,7 @@ def test_kind_weights_reach_the_tabletop_source_and_bad_ones_are_refused() -> No
     import argparse
 
     from vljepa_ros.commands.train import _kind_weights
-    from vljepa_ros.model.training import TabletopSource
+    from vljepa_ros.world.training_source import TabletopSource
 
     weights = _kind_weights("caption=0, qa=0,action=1")
     assert weights == {"caption": 0.0, "qa": 0.0, "action": 1.0}
