@@ -19,13 +19,13 @@ import safetensors.torch
 import torch
 
 from distributed_gradient_check import distributed_examples, tiny_model
+from vljepa_ros.model.distributed import DistributedSetupError, choose_backend, init_distributed
 from vljepa_ros.model.training import local_batch_loss
 from vljepa_ros.world.dataset import save_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, RANK_BATCH = 3, 4
 RUN_MARKER = "VLJEPA_ROS_TEST_RUN"
-pytestmark = pytest.mark.slow
 
 
 def processes_marked(marker: str) -> list[int]:
@@ -83,7 +83,8 @@ def assert_same_weights(first: Path, second: Path) -> None:
     a, b = weights(first), weights(second)
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=lambda text, name=name: f"{name}: {text}")
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5,
+                                   msg=lambda text, name=name: f"{name}: {text}")
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_two_ranks_train_like_one_process_with_the_doubled_batch(runs):
     assert losses(runs["two_ranks"]) == pytest.approx(losses(runs["one_process"]), rel=1e-5)
     assert len(losses(runs["two_ranks"])) == STEPS
@@ -106,6 +108,7 @@ def test_two_ranks_train_like_one_process_with_the_doubled_batch(runs):
     assert log.count("trained steps 0->3") == 1 and "2 ranks (gloo), global batch 8" in log  # rank 0 logs alone
 
 
+@pytest.mark.slow
 def test_a_two_rank_checkpoint_resumes_in_one_process(runs, tmp_path):
     """2 ranks wrote it, 1 process continues: the same as continuing the 1-process run."""
     for name in ("two_ranks", "one_process"):
@@ -115,6 +118,7 @@ def test_a_two_rank_checkpoint_resumes_in_one_process(runs, tmp_path):
     assert_same_weights(tmp_path / "two_ranks", tmp_path / "one_process")
 
 
+@pytest.mark.slow
 def test_a_one_process_checkpoint_resumes_under_two_ranks(runs, tmp_path):
     out = tmp_path / "resumed"
     shutil.copytree(runs["one_process"], out)
@@ -122,6 +126,7 @@ def test_a_one_process_checkpoint_resumes_under_two_ranks(runs, tmp_path):
     assert "trained steps 3->4" in log and len(losses(out)) == STEPS + 1
 
 
+@pytest.mark.slow
 def test_global_batch_gradient_equals_the_one_process_gradient(tmp_path):
     out = tmp_path / "grads.pt"
     run_python([str(ROOT / "test" / "distributed_gradient_check.py"), str(out)], nproc=2)
@@ -138,3 +143,29 @@ def test_global_batch_gradient_equals_the_one_process_gradient(tmp_path):
         scale = grad.abs().max().item()  # float noise of reordered sums scales with the tensor
         torch.testing.assert_close(distributed["grads"][name], grad, rtol=1e-4, atol=1e-5 * scale,
                                    msg=lambda text, name=name: f"{name}: {text}")
+
+
+def test_backend_and_context_follow_the_launcher_environment(monkeypatch):
+    assert choose_backend("cpu") == "gloo"
+    assert choose_backend("cuda") == ("nccl" if torch.cuda.is_available() else "gloo")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    context = init_distributed("cpu")  # no torchrun: one process, no process group
+    assert (context.rank, context.world_size, context.is_main, context.distributed) == (0, 1, True, False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(DistributedSetupError, match="MASTER_ADDR"):
+        init_distributed("cpu")
+
+
+@pytest.mark.slow
+def test_two_ranks_with_two_workers_each_train_on_shards(tmp_path):
+    from vljepa_ros.world import dataset, shards
+
+    examples = dataset.generate_examples(0, 16, frames_per_clip=4, image_size=32)
+    shards.write_shards(tmp_path / "shards", iter(examples), examples_per_shard=4)  # 4 shards: 1 per worker
+    out = tmp_path / "model"
+    log = run_python(["-m", "vljepa_ros.cli", "train", "--preset", "tiny", "--data", str(tmp_path / "shards"),
+                      "--data-workers", "2", "--steps", "3", "--batch-size", "4", "--warmup-steps", "1",
+                      "--out", str(out)], nproc=2)
+    assert "global batch 8" in log and len(losses(out)) == 3
