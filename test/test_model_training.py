@@ -71,6 +71,22 @@ def test_train_checkpoints_and_resumes(tmp_path: Path) -> None:
         train(resumed, ListSource(tiny_examples()), settings, out_dir=tmp_path / "elsewhere", resume=True)
 
 
+def test_single_process_training_is_unchanged_by_distributed_support() -> None:
+    """Losses and weights of a 1-process run, recorded with the code before torchrun support (byte-level BPE
+    tokenizer): same seed, same numbers."""
+    examples = tiny_examples(16)
+    for index, example in enumerate(examples):
+        example.negatives = (ANSWERS[(index + 1) % 4], "the arm waves")
+    torch.manual_seed(0)
+    model = new_model(get_preset("tiny"), ANSWERS + ["What is happening?", "the arm waves"])
+    settings = TrainSettings(steps=4, batch_size=8, warmup_steps=1, progress=False, seed=1)
+    result = train(model, ListSource(examples, seed=1), settings)
+    expected = [4.53536319732666, 6.8985724449157715, 5.187067031860352, 4.277042388916016]
+    assert result.losses == pytest.approx(expected, rel=1e-5)
+    weight_sum = float(sum(p.detach().double().sum() for p in model.parameters()))
+    assert weight_sum == pytest.approx(247.07587330669037, rel=1e-5)
+
+
 def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
     from vljepa_ros.cli import main
     from vljepa_ros.world.dataset import save_examples
@@ -90,7 +106,7 @@ def test_train_and_train_decoder_commands(tmp_path: Path) -> None:
 
 
 def test_tabletop_source_draws_training_seeds_only() -> None:
-    from vljepa_ros.model.training import TabletopSource
+    from vljepa_ros.world.training_source import TabletopSource
     from vljepa_ros.world import dataset
 
     source = TabletopSource(frames_per_clip=4, image_size=32, seed=3, chunk=16)
@@ -134,7 +150,7 @@ def test_kind_weights_reach_the_tabletop_source_and_bad_ones_are_refused() -> No
     import argparse
 
     from vljepa_ros.commands.train import _kind_weights
-    from vljepa_ros.model.training import TabletopSource
+    from vljepa_ros.world.training_source import TabletopSource
 
     weights = _kind_weights("caption=0, qa=0,action=1")
     assert weights == {"caption": 0.0, "qa": 0.0, "action": 1.0}

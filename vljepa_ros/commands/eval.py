@@ -3,6 +3,7 @@
     vljepa-ros eval --model models/small --world tabletop --seed 1000001 --episodes 8 --json out/eval.json
     vljepa-ros eval --bag data/demo_tabletop --json out/demo_eval.json --plots-dir out/plots
     vljepa-ros eval --bag my_bag --labels my_bag.csv --items my_bag_items.yaml --json out/my_eval.json
+    vljepa-ros eval --bags data/bags/ --workers 4 --json out/fleet_eval.json --no-plots
 
 Metrics: zero-shot classification over the stream's label bank, text->clip retrieval R@1,
 inverse-dynamics accuracy (4 candidates), the selective-decoding curve (CIDEr-D, and caption accuracy,
@@ -41,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       help="annotation CSV for --bag (start_s,end_s,label[,caption...]); replaces its groundtruth.json")
     data.add_argument("--items", type=Path, default=None,
                       help="annotation items YAML/JSON for --labels (questions, inverse-dynamics actions)")
+    data.add_argument("--bags", type=Path, nargs="+", default=None, metavar="BAG",
+                      help="several bags (or directories of bags): evaluated in parallel, one merged JSON with "
+                           "per-bag and pooled metrics (vljepa_ros/evaluation/multi_bag.py)")
+    data.add_argument("--workers", type=int, default=1, help="worker processes for --bags (default: 1)")
     data.add_argument("--topic", default=None, help="image topic in the bag (default: the only image topic)")
     data.add_argument("--world", choices=WORLDS, default="tabletop", help="world to generate when no --bag")
     data.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED,
@@ -99,9 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from vljepa_ros.stream.clips import CAPTION_QUERY
 
     model_dir = resolve_model_dir(args.model)
-    stream, data_source = load_stream(args)
-    engine = create_engine(model_dir, backend=args.backend, device=args.device, precision=args.precision,
-                           cache_dir=args.cache_dir)
     plots_dir = None
     if not args.no_plots:
         plots_dir = args.plots_dir or (args.json.parent if args.json else Path("eval_plots"))
@@ -110,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
         sample_period_s=args.sample_period_s,
         online=DetectorSettings(**{field.name: getattr(args, field.name) for field in fields(DetectorSettings)}),
         batch_size=args.batch_size, plots_dir=plots_dir, progress=True)
+    if args.bags:
+        from vljepa_ros.evaluation.multi_bag import run_bags_command
+        return run_bags_command(args, model_dir, options)
+    stream, data_source = load_stream(args)
+    engine = create_engine(model_dir, backend=args.backend, device=args.device, precision=args.precision,
+                           cache_dir=args.cache_dir)
     report = run_eval(engine, stream, options, data_source=data_source, model_dir=str(model_dir))
     print(format_summary(report))
     if args.json:

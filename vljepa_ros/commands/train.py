@@ -4,9 +4,17 @@
     vljepa-ros train --preset small --data train.npz --steps 500 --out /tmp/run --resume
     vljepa-ros train --preset paper --vjepa2-dir V --llama-dir L --gemma-dir G --data train.npz --out DIR
 
---data is "tabletop" (examples generated on the fly from training seeds of the tabletop world) or a .npz
-written by `vljepa-ros make-data --examples`. The output directory is a complete model directory
+    torchrun --nproc_per_node 2 -m vljepa_ros.cli train --preset small --data data/shards --steps 500 --out DIR
+
+--data is "tabletop" (examples generated on the fly from training seeds of the tabletop world), a .npz
+written by `vljepa-ros make-data --examples`, or WebDataset shards written by `make-data --shards` (their
+directory, a glob or a brace pattern). The output directory is a complete model directory
 (config.json, model.safetensors, tokenizers, banks/) plus training_state/ for --resume.
+
+Under torchrun every process is one rank of a DDP run (gloo on CPU, nccl on CUDA, one GPU per local rank):
+--batch-size is per rank and the InfoNCE contrasts the global batch; rank 0 writes the checkpoints and logs.
+"tabletop" and .npz data: every rank draws the same global batch and trains on its slice; shards: each rank
+(and each of its --data-workers) reads its own shards. --resume accepts a checkpoint of any world size.
 """
 from __future__ import annotations
 
@@ -20,9 +28,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small", choices=("paper", "small", "mid", "tiny"),
                         help="model preset (default: small)")
-    parser.add_argument("--data", default="tabletop", help='"tabletop" or a path to an examples .npz (default: tabletop)')
+    parser.add_argument("--data", default="tabletop",
+                        help='"tabletop", an examples .npz, or shards: a directory, glob or brace pattern of .tar '
+                             '(default: tabletop)')
+    parser.add_argument("--data-workers", type=int, default=0,
+                        help="DataLoader worker processes per rank reading shards (default: 0, in the trainer)")
     parser.add_argument("--steps", type=int, required=True, help="total optimizer steps (including resumed ones)")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="examples per step and rank; global batch = this x world size (default: 32)")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write (checkpoints go here too)")
     parser.add_argument("--resume", action="store_true", help="continue from --out's training_state/")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
@@ -66,60 +79,87 @@ def _answer_bank(texts: list[str], queries: set[str]) -> list[str]:
     return sorted(set(texts) - queries)
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
+def load_data(args: argparse.Namespace, config):
+    """(source, corpus, text bank) for --data: the training examples and the texts the tokenizer is built on."""
+    from vljepa_ros.world import dataset, shards
 
-    from vljepa_ros.model.checkpoint import build_from_components, load_model
-    from vljepa_ros.model.config import get_preset
-    from vljepa_ros.model.training import ListSource, TabletopSource, TrainSettings, train
-    from vljepa_ros.model.vljepa import new_model
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    config = get_preset(args.preset)
-
-    # Data, and the texts the word tokenizer and the retrieval bank are built from.
     if args.data == "tabletop":
-        from vljepa_ros.world import dataset, tabletop
+        from vljepa_ros.world import tabletop
+        from vljepa_ros.world.training_source import TabletopSource
 
         source = TabletopSource(config.frames_per_clip, config.image_size, seed=args.seed,
                                 kind_weights=args.kind_weights)
         corpus = dataset.text_corpus()
         bank = _answer_bank(corpus, set(tabletop.QUESTIONS.values()) | {dataset.CAPTION_QUERY, dataset.ACTION_QUERY})
-    else:
-        from vljepa_ros.world import dataset
+        return source, corpus, bank
+    if args.kind_weights:
+        raise SystemExit("--kind-weights applies to --data tabletop; an examples file has its mix already")
+    if shards.is_shard_spec(args.data):
+        urls = shards.shard_urls(args.data)
+        answers, queries = shards.shard_texts(urls)
+        return shards.ShardSource(urls, seed=args.seed, workers=args.data_workers), answers + queries, answers
+    from vljepa_ros.model.training import ListSource
 
-        if args.kind_weights:
-            raise SystemExit("--kind-weights applies to --data tabletop; an examples file has its mix already")
-        examples = dataset.load_examples(args.data)
-        source = ListSource(examples, seed=args.seed)
-        answers = sorted({e.answer for e in examples})
-        corpus = answers + sorted({e.query for e in examples})
-        bank = answers
+    examples = dataset.load_examples(args.data)
+    answers = sorted({e.answer for e in examples})
+    return ListSource(examples, seed=args.seed), answers + sorted({e.query for e in examples}), answers
+
+
+def build_model(args: argparse.Namespace, config, corpus: list[str], device: str):
+    from vljepa_ros.model.checkpoint import build_from_components, load_model
+    from vljepa_ros.model.vljepa import new_model
 
     if args.resume:
-        model = load_model(args.out, device=args.device)
-        print(f"resuming {args.out}")
-    elif args.preset == "paper":
+        return load_model(args.out, device=device)
+    if args.preset == "paper":
         if not (args.vjepa2_dir and args.llama_dir and args.gemma_dir):
             raise SystemExit("train --preset paper needs --vjepa2-dir, --llama-dir and --gemma-dir")
-        model = build_from_components(args.vjepa2_dir, args.llama_dir, args.gemma_dir, args.heads,
-                                      predictor_layers=args.predictor_layers)
-    else:
-        model = new_model(config, corpus)
-    model.to(args.device)
+        return build_from_components(args.vjepa2_dir, args.llama_dir, args.gemma_dir, args.heads,
+                                     predictor_layers=args.predictor_layers)
+    return new_model(config, corpus)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vljepa_ros.model.distributed import init_distributed, shutdown
+
+    context = init_distributed(args.device)
+    try:
+        return train_here(args, context)
+    finally:
+        shutdown(context)
+
+
+def train_here(args: argparse.Namespace, context) -> int:
+    import torch
+
+    from vljepa_ros.model.config import get_preset
+    from vljepa_ros.model.training import TrainSettings, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank
+    config = get_preset(args.preset)
+    source, corpus, bank = load_data(args, config)
+    model = build_model(args, config, corpus, context.device)
+    model.to(context.device)
+    log = print if context.is_main else (lambda *_: None)
+    if args.resume:
+        log(f"resuming {args.out}")
     counts = model.component_parameter_counts()
-    print(f"preset {model.config.name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
-          + f" (X-encoder {'frozen' if model.config.freeze_x_encoder else 'trained'})")
+    log(f"preset {model.config.name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
+        + f" (X-encoder {'frozen' if model.config.freeze_x_encoder else 'trained'})"
+        + (f"; {context.world_size} ranks ({context.backend}), global batch {args.batch_size * context.world_size}"
+           if context.distributed else ""))
 
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                              warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every, seed=args.seed,
                              hard_negatives=args.hard_negatives)
-    result = train(model, source, settings, out_dir=args.out, resume=args.resume, text_bank=bank)
-    if args.data == "tabletop":
+    result = train(model, source, settings, out_dir=args.out, resume=args.resume, text_bank=bank, context=context)
+    if args.data == "tabletop" and context.is_main:
         from vljepa_ros.model.checkpoint import save_banks
+        from vljepa_ros.world import tabletop
+
         save_banks(args.out, tabletop.deployment_banks())
-    print(f"trained steps {result.start_step}->{result.steps_done} in {result.wall_time_s:.0f} s; "
-          f"mean loss of the last 50 steps {result.final_loss:.4f}; model in {args.out}")
+    log(f"trained steps {result.start_step}->{result.steps_done} in {result.wall_time_s:.0f} s; "
+        f"mean loss of the last 50 steps {result.final_loss:.4f}; model in {args.out}")
     return 0

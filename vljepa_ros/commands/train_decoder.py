@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from vljepa_ros.model.checkpoint import DECODER_DIR, load_model, load_text_bank
-    from vljepa_ros.model.training import ListSource, TabletopSource
+    from vljepa_ros.model.training import ListSource
+    from vljepa_ros.world.training_source import TabletopSource
     from vljepa_ros.model.y_decoder import train_decoder
 
     if args.threads:

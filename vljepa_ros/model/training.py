@@ -7,6 +7,10 @@ from-scratch small presets use 1.0). Linear warm-up then cosine decay. A checkpo
 directory itself plus training_state/ with optimizer, scheduler and step) is written every
 `checkpoint_every` steps and at the end; `resume=True` continues from it. Resumed runs draw fresh
 data seeded by (seed, step), so they are deterministic but not bit-identical to an uninterrupted run.
+
+Under torchrun (context.distributed) the model is wrapped in DDP and the loss runs over the global batch
+(global_loss.py); rank 0 writes checkpoints and shows progress. The data source comes from the caller
+(`vljepa-ros train` builds it from --data), so this module knows no world.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from tqdm import tqdm
 
 from ..errors import CheckpointError
 from .checkpoint import save_model
+from .distributed import SINGLE_PROCESS, DistributedContext, barrier
+from .global_loss import GlobalBatchLoss
 from .loss import answer_group_ids, info_nce
 from .vljepa import VLJepa
 
@@ -38,6 +44,9 @@ class ExampleLike(Protocol):
 
 
 class ExampleSource(Protocol):
+    """Draws training examples. A source whose `per_rank` attribute is True (sharded data) already yields only
+    this rank's examples; any other source is drawn identically on every rank, which takes its slice."""
+
     def batch(self, size: int) -> list[ExampleLike]: ...
     def reseed(self, seed: int) -> None: ...
 
@@ -62,39 +71,6 @@ class ListSource:
                 self.order = list(range(len(self.examples)))
                 self.rng.shuffle(self.order)
             picked.append(self.examples[self.order.pop()])
-        return picked
-
-
-class TabletopSource:
-    """Examples generated on the fly from tabletop training seeds (below the world's held-out range).
-
-    Chunks of `chunk` examples come from consecutive world seeds, are shuffled, and each example is used once.
-    """
-
-    def __init__(self, frames_per_clip: int, image_size: int, seed: int = 0, chunk: int = 512,
-                 kind_weights: dict[str, float] | None = None) -> None:
-        from vljepa_ros.world import dataset
-
-        self.dataset = dataset
-        self.frames_per_clip, self.image_size, self.chunk = frames_per_clip, image_size, chunk
-        self.kind_weights = dict(kind_weights or dataset.DEFAULT_KIND_WEIGHTS)
-        self.reseed(seed)
-
-    def reseed(self, seed: int) -> None:
-        self.next_world_seed = seed % self.dataset.HELD_OUT_SEED_START
-        self.rng = random.Random(seed)
-        self.pending: list[ExampleLike] = []
-
-    def batch(self, size: int) -> list[ExampleLike]:
-        while len(self.pending) < size:
-            world_seed = self.next_world_seed
-            assert not self.dataset.is_held_out_seed(world_seed)
-            self.next_world_seed = (world_seed + 1) % self.dataset.HELD_OUT_SEED_START
-            chunk = self.dataset.generate_examples(world_seed, self.chunk, self.frames_per_clip, self.image_size,
-                                                   kind_weights=self.kind_weights)
-            self.rng.shuffle(chunk)
-            self.pending += chunk
-        picked, self.pending = self.pending[:size], self.pending[size:]
         return picked
 
 
@@ -198,6 +174,27 @@ def load_training_state(directory: Path) -> dict:
         raise CheckpointError(f"cannot resume: unreadable {path}: {error}") from error
 
 
+def local_batch_loss(model: VLJepa, examples: Sequence[ExampleLike], hard_negatives: bool) -> torch.Tensor:
+    """InfoNCE of one process over its whole batch."""
+    batch = make_batch(model, examples)
+    groups = batch.pop("answer_groups")
+    negative_ids, negative_mask = batch.pop("negative_ids"), batch.pop("negative_mask")
+    negative_groups = batch.pop("negative_groups")
+    pred, target = model(**batch)
+    use_negatives = hard_negatives and len(negative_ids) > 0
+    negatives = model.encode_text(negative_ids, negative_mask) if use_negatives else None
+    return info_nce(pred, target, model.config.temperature, answer_groups=groups, hard_negatives=negatives,
+                    hard_negative_groups=negative_groups)
+
+
+def draw_examples(source: ExampleSource, batch_size: int, context: DistributedContext) -> list[ExampleLike]:
+    """This rank's `batch_size` examples: its slice of a global batch drawn alike on every rank, or its own."""
+    if not context.distributed or getattr(source, "per_rank", False):
+        return source.batch(batch_size)
+    examples = source.batch(batch_size * context.world_size)
+    return examples[context.rank * batch_size:(context.rank + 1) * batch_size]
+
+
 def train(
     model: VLJepa,
     source: ExampleSource,
@@ -205,42 +202,45 @@ def train(
     out_dir: str | Path | None = None,
     resume: bool = False,
     text_bank: list[str] | None = None,
+    context: DistributedContext = SINGLE_PROCESS,
 ) -> TrainResult:
-    """Train `model` in place. With out_dir, checkpoints go there; resume=True continues from its state."""
+    """Train `model` in place. With out_dir, checkpoints go there (rank 0 writes); resume=True continues from it.
+
+    settings.batch_size is per rank: the InfoNCE runs over the global batch of batch_size x world_size.
+    """
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is None:
         raise ValueError("resume needs out_dir")
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.seed + context.rank)  # rank 0 (and a single process) keeps the plain seed
     model.train()
     optimizer = torch.optim.AdamW(parameter_groups(model, settings), lr=settings.learning_rate, betas=(0.9, 0.98))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, settings))
     start_step, losses = 0, []
     if resume:
+        # Nothing in the state depends on the world size (DDP replicates every weight), so any size resumes it.
         state = load_training_state(out)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_step, losses = int(state["step"]), list(state["losses"])
-        torch.manual_seed(settings.seed * 1_000_003 + start_step)
+        torch.manual_seed(settings.seed * 1_000_003 + start_step + context.rank)
     source.reseed(settings.seed * 1_000_003 + start_step)
+    if context.distributed:
+        batch_loss = GlobalBatchLoss(model, context, settings.hard_negatives)
+    else:  # exactly the one-process loss of before distributed training existed
+        def batch_loss(examples):
+            return local_batch_loss(model, examples, settings.hard_negatives)
 
     def checkpoint(step: int) -> None:
-        if out is not None:
+        if out is not None and context.is_main:
             save_model(model, out, text_bank=text_bank)
             save_training_state(out, optimizer, scheduler, step, losses)
+        barrier(context)  # no rank runs ahead of (or exits before) a checkpoint being complete
 
     started = time.monotonic()
-    bar = tqdm(range(start_step, settings.steps), desc="train", disable=not settings.progress, initial=start_step,
-               total=settings.steps)
+    bar = tqdm(range(start_step, settings.steps), desc="train", disable=not (settings.progress and context.is_main),
+               initial=start_step, total=settings.steps)
     for step in bar:
-        batch = make_batch(model, source.batch(settings.batch_size))
-        groups = batch.pop("answer_groups")
-        negative_ids, negative_mask = batch.pop("negative_ids"), batch.pop("negative_mask")
-        negative_groups = batch.pop("negative_groups")
-        pred, target = model(**batch)
-        use_negatives = settings.hard_negatives and len(negative_ids) > 0
-        hard_negatives = model.encode_text(negative_ids, negative_mask) if use_negatives else None
-        loss = info_nce(pred, target, model.config.temperature, answer_groups=groups, hard_negatives=hard_negatives,
-                        hard_negative_groups=negative_groups)
+        loss = batch_loss(draw_examples(source, settings.batch_size, context))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], settings.grad_clip)

@@ -5,6 +5,7 @@ above it. Episodes are seeded by (seed, episode index), so two different seeds n
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,21 +85,33 @@ def generate_examples(
 
     Use seeds below HELD_OUT_SEED_START for training and seeds at or above it for evaluation.
     """
+    return list(iter_examples(seed, count, frames_per_clip, image_size, fps, kind_weights))
+
+
+def iter_examples(
+    seed: int,
+    count: int,
+    frames_per_clip: int,
+    image_size: int = tabletop.DEFAULT_IMAGE_SIZE,
+    fps: float = tabletop.DEFAULT_FPS,
+    kind_weights: dict[str, float] = DEFAULT_KIND_WEIGHTS,
+) -> Iterator[Example]:
+    """generate_examples one chunk of episodes at a time (the same examples), for data sets beyond memory."""
     if count < 0 or frames_per_clip < 2:
         raise WorldDataError(f"need count >= 0 and frames_per_clip >= 2, got count={count}, frames_per_clip={frames_per_clip}")
     unknown = set(kind_weights) - set(EXAMPLE_KINDS)
     if unknown:  # checked before any rendering
         raise WorldDataError(f"unknown example kinds {sorted(unknown)}; expected a subset of {EXAMPLE_KINDS}")
     rng = np.random.default_rng([seed, 0xDA7A])
-    examples: list[Example] = []
+    produced = 0
     first_episode = 0
-    while len(examples) < count:
+    while produced < count:
         stream = tabletop.generate_stream(seed, _EPISODES_PER_CHUNK, fps=fps, image_size=image_size,
                                           first_episode=first_episode)
         first_episode += _EPISODES_PER_CHUNK
-        wanted = min(count - len(examples), _EXAMPLES_PER_SEGMENT * len(stream.segments))
-        examples += examples_from_stream(stream, rng, wanted, frames_per_clip, kind_weights)
-    return examples
+        wanted = min(count - produced, _EXAMPLES_PER_SEGMENT * len(stream.segments))
+        produced += wanted
+        yield from examples_from_stream(stream, rng, wanted, frames_per_clip, kind_weights)
 
 
 def save_examples(path: str | Path, examples: list[Example]) -> None:
