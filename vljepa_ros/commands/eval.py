@@ -20,9 +20,10 @@ from pathlib import Path
 
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
 from vljepa_ros.stream.shift_detector import DetectorSettings
+from vljepa_ros.world.types import HELD_OUT_SEED_START
 
 WORLDS = ("tabletop",)
-DEFAULT_EVAL_SEED = 1_000_001  # held out (>= 1_000_000) and not the demo bag's seed (1_000_000)
+DEFAULT_EVAL_SEED = HELD_OUT_SEED_START + 1  # held out, and not the demo bag's seed (HELD_OUT_SEED_START)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--topic", default=None, help="image topic in the bag (default: the only image topic)")
     data.add_argument("--world", choices=WORLDS, default="tabletop", help="world to generate when no --bag")
     data.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED,
-                      help=f"world seed; >= 1000000 is held out from training (default: {DEFAULT_EVAL_SEED})")
+                      help=f"world seed; >= {HELD_OUT_SEED_START} is held out from training (default: {DEFAULT_EVAL_SEED})")
     data.add_argument("--episodes", type=int, default=8, help="episodes in the generated stream (default: 8)")
     data.add_argument("--image-size", type=int, default=64, help="generated frame side in pixels (default: 64)")
     data.add_argument("--fps", type=float, default=10.0, help="generated stream frame rate (default: 10)")
