@@ -4,6 +4,8 @@
 #   bash scripts/render_metaworld.sh            # both sets below
 #   bash scripts/render_metaworld.sh eval       # held-out eval stream  -> data/metaworld/eval (committed, ~4 MB)
 #   bash scripts/render_metaworld.sh train      # training stream       -> data/metaworld-train/ (git-ignored)
+#   bash scripts/render_metaworld.sh train-large  # 196 training episodes (seed 0, ~5,300 frames, ~12 min)
+#                                               -> data/metaworld-train/train196 (the default model's data)
 #
 # Creates .venv-metaworld first if needed. Rendering is software OpenGL on the CPU: ~7-8 frames/s on 2 shared cores.
 set -euo pipefail
@@ -24,4 +26,8 @@ fi
 if [[ "$WHICH" == all || "$WHICH" == train ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 42 --name metaworld-train \
     --bag data/metaworld-train/train --npz data/metaworld-train/train.npz --overwrite
+fi
+if [[ "$WHICH" == train-large ]]; then
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 196 --name metaworld-train-196 \
+    --bag data/metaworld-train/train196 --overwrite
 fi

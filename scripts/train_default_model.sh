@@ -1,30 +1,77 @@
 #!/usr/bin/env bash
-# Reproduces the shipped default model models/small from scratch (about 90 minutes on 2 CPU cores).
+# Reproduces the shipped default model models/small from scratch, covering both worlds (tabletop and
+# Meta-World), through the same commands a user runs on their own bag (README: "Fine-tune on your bag").
 #
 #   bash scripts/train_default_model.sh              # writes models/small
 #   bash scripts/train_default_model.sh /tmp/small   # anywhere else
+#   SMOKE=1 bash scripts/train_default_model.sh /tmp/smoke   # every step with tiny counts (minutes): proves the recipe
 #
-# The stages are the ones the shipped model went through (see models/small/MODEL_CARD.md): 4000 steps
-# with in-batch negatives only, the cosine schedule stretched to 6500 steps, then to 9000 steps with the
-# action items' distractors as hard negatives (the inverse-dynamics accuracy was stuck without them), to
-# 11000 steps with half of the examples inverse-dynamics items; then the generative decoder, a held-out
-# evaluation, and the optimizer state removed. Resumed stages draw data seeded by (seed, step), so a
-# rerun is deterministic up to the CPU's floating-point reduction order.
+# Steps:
+#  (a) render 196 Meta-World TRAINING episodes (seed 0) into a bag with groundtruth.json
+#      (scripts/render_metaworld.sh train-large; skipped when the bag exists);
+#  (b) export its ground truth in the annotation format (CSV + items YAML), as a user would write it;
+#  (c) make-data --from-bag: training examples of 8 frames at 64 px from the bag + annotation;
+#  (d) train the small preset from scratch (byte-level BPE tokenizer over both worlds' texts) on the mixture
+#      tabletop (generated on the fly) + the bag's examples, in the stages of the previous default model
+#      (models/small/MODEL_CARD.md): 4000 steps with in-batch negatives only, the cosine schedule stretched
+#      to 6500, then to 9000 steps with the action items' distractors as hard negatives, to 11000 steps
+#      with half of the tabletop examples inverse-dynamics items;
+#  (e) the generative decoder; (f) held-out evaluation on tabletop and on data/metaworld/eval; the
+#      optimizer state removed.
+# Resumed stages draw data seeded by (seed, step), so a rerun is deterministic up to the CPU's
+# floating-point reduction order. Wall time: see MODEL_CARD.md (measured seconds per step x 11000).
+#
+# Environment: SMOKE=1 (steps / 1000, tiny counts); MW_BAG (the Meta-World training bag, default
+# data/metaworld-train/train196); WORK (where annotations and examples go, default data/metaworld-train);
+# PY (python, default .venv/bin/python); SKIP_ENV=1 (do not run `make env`); TABLETOP_WEIGHT / MW_WEIGHT
+# (the mixture, default 0.6 / 0.4); MW_COUNT (examples from the bag, default 12000, ~1.2 GB in memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT="${1:-models/small}"
-PY=.venv/bin/python
-make env
-COMMON=(--preset small --data tabletop --batch-size 32 --out "$OUT" --threads 2 --seed 0 --lr 1e-3
-        --warmup-steps 150 --checkpoint-every 500)
+SMOKE="${SMOKE:-0}"
+PY="${PY:-.venv/bin/python}"
+MW_BAG="${MW_BAG:-data/metaworld-train/train196}"
+WORK="${WORK:-data/metaworld-train}"
+TABLETOP_WEIGHT="${TABLETOP_WEIGHT:-0.6}"
+MW_WEIGHT="${MW_WEIGHT:-0.4}"
+MW_COUNT="${MW_COUNT:-12000}"
+EVAL_EPISODES=24
+DECODER_PREDICTED=2000
+if [[ "$SMOKE" == 1 ]]; then MW_COUNT=64; EVAL_EPISODES=1; DECODER_PREDICTED=16; fi
+steps() { if [[ "$SMOKE" == 1 ]]; then echo $(( $1 / 1000 > 2 ? $1 / 1000 : 2 )); else echo "$1"; fi; }
 
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps 4000 --no-hard-negatives
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps 6500 --no-hard-negatives --resume
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps 9000 --resume
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps 11000 --resume --kind-weights caption=0.3,qa=0.2,action=0.5
-"$PY" -m vljepa_ros.cli train-decoder --model "$OUT" --steps 1500 --batch-size 64 --data tabletop \
-  --predicted 2000 --threads 2 --seed 0
+[[ -n "${SKIP_ENV:-}" ]] || make env
+NAME="$(basename "$MW_BAG")"
+MW_NPZ="$WORK/$NAME-64px.npz"
+ANNOTATIONS="$WORK/annotations"
+
+# (a) the Meta-World training bag
+if [[ ! -f "$MW_BAG/groundtruth.json" ]]; then
+  bash scripts/render_metaworld.sh train-large
+fi
+# (b) its annotation files, in the format a person writes for their own bag
+mkdir -p "$WORK"
+"$PY" -m vljepa_ros.world.annotation_writer "$MW_BAG" "$ANNOTATIONS"
+# (c) training examples from the bag + annotation, through the user's door
+"$PY" -m vljepa_ros.cli make-data --from-bag "$MW_BAG" --labels "$ANNOTATIONS/$NAME.csv" \
+  --items "$ANNOTATIONS/${NAME}_items.yaml" --image-size 64 --frames-per-clip 8 --count "$MW_COUNT" --seed 0 \
+  --examples "$MW_NPZ"
+
+# (d) the model, from scratch, on both worlds
+COMMON=(--preset small --data "tabletop=$TABLETOP_WEIGHT" "$MW_NPZ=$MW_WEIGHT" --batch-size 32 --out "$OUT"
+        --threads 2 --seed 0 --lr 1e-3 --warmup-steps "$(steps 150)" --checkpoint-every "$(steps 500)")
+"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 4000)" --no-hard-negatives
+"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 6500)" --no-hard-negatives --resume
+"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 9000)" --resume
+"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 11000)" --resume \
+  --kind-weights caption=0.3,qa=0.2,action=0.5
+# (e) the generative decoder over banks/answers.txt (both worlds' texts)
+"$PY" -m vljepa_ros.cli train-decoder --model "$OUT" --steps "$(steps 1500)" --batch-size 64 --data tabletop \
+  --predicted "$DECODER_PREDICTED" --threads 2 --seed 0
 rm -r "$OUT/training_state"
-"$PY" -m vljepa_ros.cli eval --model "$OUT" --world tabletop --seed 1000001 --episodes 24 \
+# (f) held-out evaluation: fresh tabletop seeds and the held-out Meta-World bag
+"$PY" -m vljepa_ros.cli eval --model "$OUT" --world tabletop --seed 1000001 --episodes "$EVAL_EPISODES" \
   --json "$OUT/eval/tabletop-heldout.json" --plots-dir "$OUT/eval"
+"$PY" -m vljepa_ros.cli eval --model "$OUT" --bag data/metaworld/eval \
+  --json "$OUT/eval/metaworld-bag.json" --plots-dir "$OUT/eval/metaworld"

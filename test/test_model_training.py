@@ -149,7 +149,7 @@ def test_train_uses_hard_negatives_unless_told_not_to() -> None:
 def test_kind_weights_reach_the_tabletop_source_and_bad_ones_are_refused() -> None:
     import argparse
 
-    from vljepa_ros.commands.train import _kind_weights
+    from vljepa_ros.commands.train_data import kind_weights_arg as _kind_weights
     from vljepa_ros.world.training_source import TabletopSource
 
     weights = _kind_weights("caption=0, qa=0,action=1")

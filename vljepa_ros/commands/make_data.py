@@ -3,6 +3,12 @@
     vljepa-ros make-data --world tabletop --seed 1000000 --episodes 4 --bag data/demo_tabletop --compressed
     vljepa-ros make-data --world tabletop --seed 0 --examples train.npz --count 20000
     vljepa-ros make-data --world tabletop --seed 0 --shards data/train_shards --count 200000 --shard-size 1000
+    vljepa-ros make-data --from-bag my_bag --labels my_bag.csv --items my_bag_items.yaml --examples my_bag.npz \
+        --count 5000 --image-size 64
+
+--from-bag draws the examples from a real bag and its annotation (vljepa_ros/world/annotations.py; without
+--labels, the bag's groundtruth.json): caption examples from the segments' captions, Q&A from the items'
+questions, inverse-dynamics examples from the items' actions (commands/make_data_bag.py).
 
 Seeds below 1_000_000 are for training, seeds from 1_000_000 up are held out (vljepa_ros.world.dataset).
 """
@@ -11,8 +17,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vljepa_ros.commands.train_data import kind_weights_arg
+
 WORLDS = ("tabletop",)
 DEFAULT_EXAMPLES_PER_SHARD = 1000  # ~100 MB per shard of 8x64x64 clips (tar stores them raw)
+DEFAULT_FRAMES_PER_CLIP = 8
+DEFAULT_TOPIC = "/camera/image_raw"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,13 +37,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=int, default=None,
                         help="frame side in pixels (default: 128 for --bag, 64 for --examples)")
     parser.add_argument("--fps", type=float, default=10.0, help="frame rate of the stream (default: 10)")
+    real = parser.add_argument_group("examples from a real bag (instead of --world)")
+    real.add_argument("--from-bag", type=Path, default=None, metavar="BAG",
+                      help="draw the examples from this rosbag2 bag and its annotation")
+    real.add_argument("--labels", type=Path, default=None,
+                      help="annotation CSV of --from-bag (default: the bag's groundtruth.json)")
+    real.add_argument("--items", type=Path, default=None, help="annotation items YAML/JSON for --labels")
+    real.add_argument("--model", type=Path, default=None,
+                      help="model directory whose frames_per_clip is the default of --frames-per-clip")
+    real.add_argument("--kind-weights", type=kind_weights_arg, default=None, metavar="KIND=W,...",
+                      help="example mix, e.g. caption=0.25,qa=0.25,action=0.5 (default: caption=0.5,qa=0.25,"
+                           "action=0.25; kinds the annotation lacks fall back to captions)")
     bag = parser.add_argument_group("bag")
     bag.add_argument("--bag", type=Path, default=None, help="write a rosbag2 bag directory here")
     bag.add_argument("--episodes", type=int, default=4, help="episodes concatenated into the bag's stream (default: 4)")
     bag.add_argument("--compressed", action="store_true", help="CompressedImage jpeg instead of Image rgb8")
     bag.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality with --compressed (default: 90)")
     bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default: mcap)")
-    bag.add_argument("--topic", default="/camera/image_raw", help="image topic (default: /camera/image_raw)")
+    bag.add_argument("--topic", default=None,
+                     help=f"image topic (default: {DEFAULT_TOPIC} when writing; with --from-bag the bag's only "
+                          "image topic)")
     bag.add_argument("--overwrite", action="store_true", help="replace an existing bag directory")
     examples = parser.add_argument_group("training examples")
     examples.add_argument("--examples", type=Path, default=None, help="write training examples to this .npz file")
@@ -43,7 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     examples.add_argument("--shard-size", type=int, default=DEFAULT_EXAMPLES_PER_SHARD,
                           help=f"examples per shard (default: {DEFAULT_EXAMPLES_PER_SHARD})")
     examples.add_argument("--count", type=int, default=1000, help="number of examples (default: 1000)")
-    examples.add_argument("--frames-per-clip", type=int, default=8, help="frames per example clip (default: 8)")
+    examples.add_argument("--frames-per-clip", type=int, default=None,
+                          help=f"frames per example clip (default: --model's, else {DEFAULT_FRAMES_PER_CLIP})")
     parser.set_defaults(func=run)
 
 
@@ -52,11 +76,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bag is None and args.examples is None and args.shards is None:
         raise SystemExit("make-data: nothing to do; give --bag PATH, --examples PATH and/or --shards DIR")
+    args.frames_per_clip = frames_per_clip(args)
+    if args.from_bag is not None:
+        from vljepa_ros.commands.make_data_bag import run_from_bag
+
+        return run_from_bag(args)
+    if args.labels is not None or args.items is not None or args.kind_weights is not None:
+        raise SystemExit("make-data: --labels, --items and --kind-weights go with --from-bag")
     split = "held-out" if dataset.is_held_out_seed(args.seed) else "training"
     if args.bag is not None:
         size = args.image_size or 128
         stream = tabletop.generate_stream(args.seed, args.episodes, fps=args.fps, image_size=size)
-        bag_io.write_stream_bag(args.bag, stream, topic=args.topic, compressed=args.compressed,
+        bag_io.write_stream_bag(args.bag, stream, topic=args.topic or DEFAULT_TOPIC, compressed=args.compressed,
                                 storage=args.storage, jpeg_quality=args.jpeg_quality, overwrite=args.overwrite)
         bytes_on_disk = sum(f.stat().st_size for f in args.bag.iterdir())
         print(f"bag {args.bag}: {stream.frame_count} frames ({stream.duration_s:.1f} s at {stream.fps:g} Hz, "
@@ -83,3 +114,13 @@ def write_example_shards(args: argparse.Namespace, split: str) -> None:
     megabytes = sum(path.stat().st_size for path in paths) / 1e6
     print(f"shards {args.shards}: {len(paths)} tar files, {args.count} clips of {args.frames_per_clip}x{size}x{size}, "
           f"seed {args.seed} ({split}), {megabytes:.2f} MB")
+
+
+def frames_per_clip(args: argparse.Namespace) -> int:
+    if args.frames_per_clip is not None:
+        return args.frames_per_clip
+    if args.model is not None:
+        from vljepa_ros.model.checkpoint import load_config
+
+        return load_config(args.model).frames_per_clip
+    return DEFAULT_FRAMES_PER_CLIP

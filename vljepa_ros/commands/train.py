@@ -3,13 +3,22 @@
     vljepa-ros train --preset small --data tabletop --steps 1500 --batch-size 32 --out models/small
     vljepa-ros train --preset small --data train.npz --steps 500 --out /tmp/run --resume
     vljepa-ros train --preset paper --vjepa2-dir V --llama-dir L --gemma-dir G --data train.npz --out DIR
+    vljepa-ros train --init models/small --data tabletop=0.5 my_bag.npz=0.5 --steps 500 --lr 3e-4 --out /tmp/ft
 
     torchrun --nproc_per_node 2 -m vljepa_ros.cli train --preset small --data data/shards --steps 500 --out DIR
 
 --data is "tabletop" (examples generated on the fly from training seeds of the tabletop world), a .npz
 written by `vljepa-ros make-data --examples`, or WebDataset shards written by `make-data --shards` (their
-directory, a glob or a brace pattern). The output directory is a complete model directory
-(config.json, model.safetensors, tokenizers, banks/) plus training_state/ for --resume.
+directory, a glob or a brace pattern); or several of these with weights, mixed per example so a
+fine-tune does not forget: --data tabletop=0.5 data/mw.npz=0.5 (vljepa_ros/commands/train_data.py).
+The output directory is a complete model directory (config.json, model.safetensors, tokenizers,
+banks/) plus training_state/ for --resume.
+
+--init MODEL_DIR fine-tunes an existing model: its config, tokenizers and weights are the start (the
+--preset and component options are ignored), with a fresh optimizer and schedule. --out gets the
+fine-tuned model with banks rebuilt from --data (mix in tabletop to keep its texts); MODEL_DIR's decoder/
+is not copied (it decodes the old Y-encoder's embeddings): run `vljepa-ros train-decoder --model OUT`.
+--resume continues --out's own training_state/ (of a run with or without --init) and excludes --init.
 
 Under torchrun every process is one rank of a DDP run (gloo on CPU, nccl on CUDA, one GPU per local rank):
 --batch-size is per rank and the InfoNCE contrasts the global batch; rank 0 writes the checkpoints and logs.
@@ -21,16 +30,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vljepa_ros.commands.train_data import kind_weights_arg
+
+DEFAULT_PRESET = "small"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a VL-JEPA model (bidirectional InfoNCE) on clip/query/answer examples",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small", choices=("paper", "small", "mid", "tiny"),
-                        help="model preset (default: small)")
-    parser.add_argument("--data", default="tabletop",
-                        help='"tabletop", an examples .npz, or shards: a directory, glob or brace pattern of .tar '
-                             '(default: tabletop)')
+    parser.add_argument("--preset", default=None, choices=("paper", "small", "mid", "tiny"),
+                        help=f"model preset (default: {DEFAULT_PRESET}; ignored with --init)")
+    parser.add_argument("--init", type=Path, default=None, metavar="MODEL_DIR",
+                        help="fine-tune this model directory: its config, tokenizers and weights are the start, "
+                             "with a fresh optimizer (excludes --resume)")
+    parser.add_argument("--data", nargs="+", default=["tabletop"], metavar="SOURCE[=WEIGHT]",
+                        help='"tabletop", an examples .npz, or shards: a directory, glob or brace pattern of .tar; '
+                             'several SOURCE=WEIGHT are mixed per example (default: tabletop)')
     parser.add_argument("--data-workers", type=int, default=0,
                         help="DataLoader worker processes per rank reading shards (default: 0, in the trainer)")
     parser.add_argument("--steps", type=int, required=True, help="total optimizer steps (including resumed ones)")
@@ -44,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default: 200)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--kind-weights", type=_kind_weights, default=None, metavar="KIND=W,...",
+    parser.add_argument("--kind-weights", type=kind_weights_arg, default=None, metavar="KIND=W,...",
                         help="tabletop example mix, e.g. caption=0.25,qa=0.25,action=0.5 "
                              "(default: caption=0.5,qa=0.25,action=0.25)")
     parser.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false",
@@ -58,51 +74,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _kind_weights(text: str) -> dict[str, float]:
-    from vljepa_ros.world.types import EXAMPLE_KINDS
-
-    weights = {}
-    for part in text.split(","):
-        kind, _, value = part.partition("=")
-        try:
-            weights[kind.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} is not KIND=WEIGHT") from None
-    unknown = set(weights) - set(EXAMPLE_KINDS)
-    if unknown or not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
-        raise argparse.ArgumentTypeError(f"kind weights need kinds from {list(EXAMPLE_KINDS)} with non-negative "
-                                         f"weights and a positive sum, got {text!r}")
-    return weights
+def check_init(args: argparse.Namespace) -> None:
+    """Refuse combinations of --init that would silently do something else than asked."""
+    if args.init is None:
+        return
+    if args.resume:
+        raise SystemExit("train: --resume continues --out's own training_state/, --init starts a fresh optimizer "
+                         "from MODEL_DIR's weights; give one of them")
+    if not (args.init / "config.json").is_file():
+        raise SystemExit(f"train --init: {args.init} is not a model directory (no config.json)")
+    if args.out.resolve() == args.init.resolve():
+        raise SystemExit("train --init: --out must be another directory than MODEL_DIR (it would be overwritten)")
 
 
-def _answer_bank(texts: list[str], queries: set[str]) -> list[str]:
-    return sorted(set(texts) - queries)
+def training_config(args: argparse.Namespace):
+    from vljepa_ros.model.checkpoint import load_config
+    from vljepa_ros.model.config import get_preset
 
-
-def load_data(args: argparse.Namespace, config):
-    """(source, corpus, text bank) for --data: the training examples and the texts the tokenizer is built on."""
-    from vljepa_ros.world import dataset, shards
-
-    if args.data == "tabletop":
-        from vljepa_ros.world import tabletop
-        from vljepa_ros.world.training_source import TabletopSource
-
-        source = TabletopSource(config.frames_per_clip, config.image_size, seed=args.seed,
-                                kind_weights=args.kind_weights)
-        corpus = dataset.text_corpus()
-        bank = _answer_bank(corpus, set(tabletop.QUESTIONS.values()) | {dataset.CAPTION_QUERY, dataset.ACTION_QUERY})
-        return source, corpus, bank
-    if args.kind_weights:
-        raise SystemExit("--kind-weights applies to --data tabletop; an examples file has its mix already")
-    if shards.is_shard_spec(args.data):
-        urls = shards.shard_urls(args.data)
-        answers, queries = shards.shard_texts(urls)
-        return shards.ShardSource(urls, seed=args.seed, workers=args.data_workers), answers + queries, answers
-    from vljepa_ros.model.training import ListSource
-
-    examples = dataset.load_examples(args.data)
-    answers = sorted({e.answer for e in examples})
-    return ListSource(examples, seed=args.seed), answers + sorted({e.query for e in examples}), answers
+    if args.init is not None:
+        return load_config(args.init)
+    if args.resume and (args.out / "config.json").is_file():
+        return load_config(args.out)  # a resumed fine-tune keeps its own config
+    return get_preset(args.preset or DEFAULT_PRESET)
 
 
 def build_model(args: argparse.Namespace, config, corpus: list[str], device: str):
@@ -111,6 +104,8 @@ def build_model(args: argparse.Namespace, config, corpus: list[str], device: str
 
     if args.resume:
         return load_model(args.out, device=device)
+    if args.init is not None:
+        return load_model(args.init, device=device)
     if args.preset == "paper":
         if not (args.vjepa2_dir and args.llama_dir and args.gemma_dir):
             raise SystemExit("train --preset paper needs --vjepa2-dir, --llama-dir and --gemma-dir")
@@ -132,19 +127,25 @@ def run(args: argparse.Namespace) -> int:
 def train_here(args: argparse.Namespace, context) -> int:
     import torch
 
-    from vljepa_ros.model.config import get_preset
+    from vljepa_ros.commands.train_data import load_data
     from vljepa_ros.model.training import TrainSettings, train
 
+    check_init(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the same initial weights on every rank
-    config = get_preset(args.preset)
-    source, corpus, bank = load_data(args, config)
-    model = build_model(args, config, corpus, context.device)
+    config = training_config(args)
+    data = load_data(args, config)
+    model = build_model(args, config, data.corpus, context.device)
     model.to(context.device)
     log = print if context.is_main else (lambda *_: None)
     if args.resume:
         log(f"resuming {args.out}")
+    if args.init is not None:
+        ignored = [name for name in ("preset", "vjepa2_dir", "llama_dir", "gemma_dir", "heads") if getattr(args, name)]
+        log(f"fine-tuning {args.init} (fresh optimizer)" + (f"; ignoring --{', --'.join(ignored)}" if ignored else ""))
+    if len(data.parts) > 1:
+        log("data mixture: " + ", ".join(f"{part.spec} {part.weight:g}" for part in data.parts))
     counts = model.component_parameter_counts()
     log(f"preset {model.config.name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
         + f" (X-encoder {'frozen' if model.config.freeze_x_encoder else 'trained'})"
@@ -154,12 +155,15 @@ def train_here(args: argparse.Namespace, context) -> int:
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                              warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every, seed=args.seed,
                              hard_negatives=args.hard_negatives)
-    result = train(model, source, settings, out_dir=args.out, resume=args.resume, text_bank=bank, context=context)
-    if args.data == "tabletop" and context.is_main:
+    result = train(model, data.source, settings, out_dir=args.out, resume=args.resume, text_bank=data.answers,
+                   context=context)
+    if data.banks and context.is_main:
         from vljepa_ros.model.checkpoint import save_banks
-        from vljepa_ros.world import tabletop
 
-        save_banks(args.out, tabletop.deployment_banks())
+        save_banks(args.out, data.banks)
+    if args.init is not None:
+        log(f"{args.out}: banks rebuilt from --data ({', '.join(data.banks) or 'answers only'}); no decoder/ "
+            f"(the Y-encoder moved): run `vljepa-ros train-decoder --model {args.out}`")
     log(f"trained steps {result.start_step}->{result.steps_done} in {result.wall_time_s:.0f} s; "
         f"mean loss of the last 50 steps {result.final_loss:.4f}; model in {args.out}")
     return 0
