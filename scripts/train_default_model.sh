@@ -20,7 +20,7 @@
 #      optimizer state removed.
 # Resumed stages draw data seeded by (seed, step), so a rerun is deterministic up to the CPU's
 # floating-point reduction order. Wall time: about 0.65 s a training step of the small preset at batch 32 with
-# 2 torch threads on a quiet 2-vCPU AMD EPYC (Zen 3) (40 steps in 26 s, the previous recipe measured the same),
+# 2 torch threads on a quiet 2-vCPU AMD EPYC (Zen 3) (40 steps in 26 s; the code before the two-world recipe took the same, side by side),
 # so about 2 h for the 11000 steps, plus ~12 min of rendering and ~10 min of decoder and evaluation.
 #
 # Environment: SMOKE=1 (steps / 1000, tiny counts); MW_BAG (the Meta-World training bag, default
