@@ -15,12 +15,11 @@ Run it beside the pipeline (see examples/README.md):
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
+from vljepa_ros.nodes.spinning import run_nodes
 from vljepa_ros.srv import RankActions
 
 DEFAULT_CANDIDATES = [
@@ -101,17 +100,13 @@ class ExamplePlanner(Node):
         self.get_logger().info(f"ranking up to {end_s:.1f} s: {ranking}")
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = ExamplePlanner()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    # vljepa_ros's runner rather than rclpy.spin: it installs SIGINT/SIGTERM handlers of its own (a planner
+    # started in the background by a script inherits SIGINT as ignored), spins on an executor thread and
+    # shuts down in order. rclpy.spin's own handler can shut the context down while spin is building its
+    # wait set, which ends in an RCLError instead of a clean exit.
+    return run_nodes(lambda: [ExamplePlanner()], args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
