@@ -79,14 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def load_stream(args: argparse.Namespace):
     """(WorldStream, data_source dict) from --bag or the generated world."""
     if args.bag is not None:
-        from vljepa_ros.world.bag_io import read_stream_bag
+        from vljepa_ros.world.annotations import read_annotated_bag
 
-        stream = read_stream_bag(args.bag, topic=args.topic)
+        stream = read_annotated_bag(args.bag, args.labels, args.items, topic=args.topic)
         source = {"kind": "bag", "path": str(args.bag), "topic": args.topic, "name": stream.name}
         if args.labels is not None:
-            from vljepa_ros.world.annotations import read_annotations, with_ground_truth
-
-            stream = with_ground_truth(stream, read_annotations(args.labels, stream.stamps_ns, args.items), args.labels)
             source.update(labels=str(args.labels), items=str(args.items) if args.items else None)
         return stream, source
     if args.labels is not None or args.items is not None:

@@ -20,16 +20,14 @@ _EXAMPLES_PER_CHUNK = 1000  # shards are written chunk by chunk (the bag's frame
 
 def load_annotated_stream(args: argparse.Namespace):
     """The bag as a WorldStream with its ground truth; a clear error when it has none."""
-    from vljepa_ros.world.bag_io import GROUNDTRUTH_FILE, read_stream_bag
+    from vljepa_ros.world.annotations import read_annotated_bag
+    from vljepa_ros.world.bag_io import GROUNDTRUTH_FILE
 
-    stream = read_stream_bag(args.from_bag, topic=args.topic)
-    if args.labels is not None:
-        from vljepa_ros.world.annotations import read_annotations, with_ground_truth
-
-        truth = read_annotations(args.labels, stream.stamps_ns, args.items)
-        return with_ground_truth(stream, truth, args.labels), f"{args.labels}" + (f" + {args.items}" if args.items else "")
-    if args.items is not None:
+    if args.items is not None and args.labels is None:
         raise SystemExit("make-data: --items belongs to an annotation CSV; give --labels too")
+    stream = read_annotated_bag(args.from_bag, args.labels, args.items, topic=args.topic)
+    if args.labels is not None:
+        return stream, f"{args.labels}" + (f" + {args.items}" if args.items else "")
     if not stream.segments:
         raise SystemExit(f"make-data --from-bag {args.from_bag}: the bag has no {GROUNDTRUTH_FILE} and no --labels "
                          "was given; write an annotation CSV (README: 'Annotating and evaluating your own bag', or "

@@ -374,3 +374,17 @@ def with_ground_truth(stream: WorldStream, truth: GroundTruth, source: str | Pat
     except VLJepaError as error:
         raise AnnotationError(f"{source or 'ground truth'} does not fit bag {stream.name!r}: {error}") from error
     return labelled
+
+
+def read_annotated_bag(bag: str | Path, labels: str | Path | None = None, items: str | Path | None = None,
+                       topic: str | None = None) -> WorldStream:
+    """A bag's frames with the ground truth of the annotation CSV `labels` (+ `items`) when given, else the
+    bag's own groundtruth.json (if it has one): what `eval --bag` and `make-data --from-bag` read."""
+    from vljepa_ros.world.bag_io import read_stream_bag
+
+    if labels is None and items is not None:
+        raise AnnotationError(f"{items} annotates a segment CSV; give the annotation CSV (--labels) too")
+    stream = read_stream_bag(bag, topic=topic)
+    if labels is None:
+        return stream
+    return with_ground_truth(stream, read_annotations(labels, stream.stamps_ns, items), labels)
