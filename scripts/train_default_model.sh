@@ -12,21 +12,26 @@
 #  (b) export its ground truth in the annotation format (CSV + items YAML), as a user would write it;
 #  (c) make-data --from-bag: training examples of 8 frames at 64 px from the bag + annotation;
 #  (d) train the small preset from scratch (byte-level BPE tokenizer over both worlds' texts) on the mixture
-#      tabletop (generated on the fly) + the bag's examples, in the stages of the previous default model
-#      (models/small/MODEL_CARD.md): 4000 steps with in-batch negatives only, the cosine schedule stretched
+#      tabletop (generated on the fly) + the bag's examples, in four stages (the previous, tabletop-only
+#      default model's): 4000 steps with in-batch negatives only, the cosine schedule stretched
 #      to 6500, then to 9000 steps with the action items' distractors as hard negatives, to 11000 steps
-#      with half of the tabletop examples inverse-dynamics items;
-#  (e) the generative decoder; (f) held-out evaluation on tabletop and on data/metaworld/eval; the
+#      with half of the tabletop examples inverse-dynamics items. Stages 1-2 draw tabletop 0.6 / Meta-World
+#      0.4; stages 3-4 tabletop 0.8 / 0.2, because after stage 2 Meta-World was well past its targets
+#      and tabletop behind (MODEL_CARD.md);
+#  (e) the generative decoder; (f) held-out evaluation on tabletop, data/metaworld/eval and the demo bag; the
 #      optimizer state removed.
 # Resumed stages draw data seeded by (seed, step), so a rerun is deterministic up to the CPU's
-# floating-point reduction order. Wall time: about 0.65 s a training step of the small preset at batch 32 with
-# 2 torch threads on a quiet 2-vCPU AMD EPYC (Zen 3) (40 steps in 26 s; the code before the two-world recipe took the same, side by side),
-# so about 2 h for the 11000 steps, plus ~12 min of rendering and ~10 min of decoder and evaluation.
+# floating-point reduction order. Wall time of the shipped model's run on the shared 2-vCPU AMD EPYC (Zen 3)
+# CI machine: 1 h 53 min for the 11000 steps (0.4-0.75 s a step at batch 32 with 2 torch threads, varying with
+# the machine's load), 2 min 14 s of decoder, ~3 min of evaluation, ~1 min of make-data; plus ~12 min of
+# rendering when the bag is missing: about 2 h 15 min in all (MODEL_CARD.md).
 #
 # Environment: SMOKE=1 (steps / 1000, tiny counts); MW_BAG (the Meta-World training bag, default
 # data/metaworld-train/train196); WORK (where annotations and examples go, default data/metaworld-train);
-# PY (python, default .venv/bin/python); SKIP_ENV=1 (do not run `make env`); TABLETOP_WEIGHT / MW_WEIGHT
-# (the mixture, default 0.6 / 0.4); MW_COUNT (examples from the bag, default 12000, ~1.2 GB in memory).
+# PY (python, default .venv/bin/python); SKIP_ENV=1 (do not run `make env`); MIXTURE_EARLY / MIXTURE_LATE
+# (tabletop weight and Meta-World weight of stages 1-2 and 3-4, default "0.6 0.4" and "0.8 0.2"); MW_COUNT
+# (examples from the bag, default 12000, ~290 MB); FROM_STAGE (2, 3 or 4: resume the run in OUT at that
+# stage, e.g. after a machine restart; the data stays the same, as stages draw it seeded by step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,8 +40,9 @@ SMOKE="${SMOKE:-0}"
 PY="${PY:-.venv/bin/python}"
 MW_BAG="${MW_BAG:-data/metaworld-train/train196}"
 WORK="${WORK:-data/metaworld-train}"
-TABLETOP_WEIGHT="${TABLETOP_WEIGHT:-0.6}"
-MW_WEIGHT="${MW_WEIGHT:-0.4}"
+read -r TT_EARLY MW_EARLY <<< "${MIXTURE_EARLY:-0.6 0.4}"
+read -r TT_LATE MW_LATE <<< "${MIXTURE_LATE:-0.8 0.2}"
+FROM_STAGE="${FROM_STAGE:-1}"
 MW_COUNT="${MW_COUNT:-12000}"
 EVAL_EPISODES=24
 DECODER_PREDICTED=2000
@@ -61,12 +67,15 @@ mkdir -p "$WORK"
   --examples "$MW_NPZ"
 
 # (d) the model, from scratch, on both worlds
-COMMON=(--preset small --data "tabletop=$TABLETOP_WEIGHT" "$MW_NPZ=$MW_WEIGHT" --batch-size 32 --out "$OUT"
-        --threads 2 --seed 0 --lr 1e-3 --warmup-steps "$(steps 150)" --checkpoint-every "$(steps 500)")
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 4000)" --no-hard-negatives
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 6500)" --no-hard-negatives --resume
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 9000)" --resume
-"$PY" -m vljepa_ros.cli train "${COMMON[@]}" --steps "$(steps 11000)" --resume \
+COMMON=(--preset small --batch-size 32 --out "$OUT" --threads 2 --seed 0 --lr 1e-3
+        --warmup-steps "$(steps 150)" --checkpoint-every "$(steps 500)")
+EARLY=(--data "tabletop=$TT_EARLY" "$MW_NPZ=$MW_EARLY")
+LATE=(--data "tabletop=$TT_LATE" "$MW_NPZ=$MW_LATE")
+stage() { (( FROM_STAGE <= $1 )); }
+stage 1 && "$PY" -m vljepa_ros.cli train "${COMMON[@]}" "${EARLY[@]}" --steps "$(steps 4000)" --no-hard-negatives
+stage 2 && "$PY" -m vljepa_ros.cli train "${COMMON[@]}" "${EARLY[@]}" --steps "$(steps 6500)" --no-hard-negatives --resume
+stage 3 && "$PY" -m vljepa_ros.cli train "${COMMON[@]}" "${LATE[@]}" --steps "$(steps 9000)" --resume
+stage 4 && "$PY" -m vljepa_ros.cli train "${COMMON[@]}" "${LATE[@]}" --steps "$(steps 11000)" --resume \
   --kind-weights caption=0.3,qa=0.2,action=0.5
 # (e) the generative decoder over banks/answers.txt (both worlds' texts)
 "$PY" -m vljepa_ros.cli train-decoder --model "$OUT" --steps "$(steps 1500)" --batch-size 64 --data tabletop \
@@ -77,3 +86,5 @@ rm -r "$OUT/training_state"
   --json "$OUT/eval/tabletop-heldout.json" --plots-dir "$OUT/eval"
 "$PY" -m vljepa_ros.cli eval --model "$OUT" --bag data/metaworld/eval \
   --json "$OUT/eval/metaworld-bag.json" --plots-dir "$OUT/eval/metaworld"
+"$PY" -m vljepa_ros.cli eval --model "$OUT" --bag data/demo_tabletop --json "$OUT/eval/demo-bag.json" \
+  --plots-dir "$OUT/eval/demo"
