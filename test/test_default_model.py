@@ -1,4 +1,4 @@
-"""The shipped default model: it meets issue 14's held-out targets in both worlds, and its card's evaluation is its own.
+"""The shipped default model: issue 14's Meta-World targets and tabletop floors on held-out data; its card's eval is its own.
 
 Re-runs `vljepa-ros eval` on the same held-out streams as models/small/eval/tabletop-heldout.json (about 20 s)
 and models/small/eval/metaworld-bag.json (a few seconds), so replacing the weights without re-evaluating, or a
