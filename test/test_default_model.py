@@ -31,10 +31,6 @@ def model_dir() -> Path:
     return default_model_dir()
 
 
-def _shipped(model_dir: Path, world: str) -> dict:
-    return json.loads((model_dir / SHIPPED_EVALS[world]).read_text())
-
-
 def _eval_arguments(source: dict) -> list[str]:
     if source["kind"] == "world":
         return ["--world", source["world"], "--seed", str(source["seed"]), "--episodes", str(source["episodes"])]
@@ -42,16 +38,18 @@ def _eval_arguments(source: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED_EVALS))
-def world_and_fresh_report(request, model_dir, tmp_path_factory) -> tuple[str, dict]:
+def world_shipped_and_fresh_report(request, model_dir, tmp_path_factory) -> tuple[str, dict, dict]:
+    """(world, the shipped eval JSON, a fresh eval of the same data_source)."""
     world = request.param
+    shipped = json.loads((model_dir / SHIPPED_EVALS[world]).read_text())
     out = tmp_path_factory.mktemp(f"default_model_eval_{world}") / "eval.json"
-    source = _shipped(model_dir, world)["data_source"]
-    assert main(["eval", "--model", str(model_dir), *_eval_arguments(source), "--json", str(out), "--no-plots"]) == 0
-    return world, json.loads(out.read_text())
+    assert main(["eval", "--model", str(model_dir), *_eval_arguments(shipped["data_source"]), "--json", str(out),
+                 "--no-plots"]) == 0
+    return world, shipped, json.loads(out.read_text())
 
 
-def test_default_model_meets_the_held_out_targets(world_and_fresh_report) -> None:
-    world, report = world_and_fresh_report
+def test_default_model_meets_the_held_out_targets(world_shipped_and_fresh_report) -> None:
+    world, _shipped, report = world_shipped_and_fresh_report
     target = TARGETS[world]
     if report["data_source"]["kind"] == "world":
         assert report["data_source"]["seed"] >= 1_000_000  # held-out seeds only
@@ -64,9 +62,8 @@ def test_default_model_meets_the_held_out_targets(world_and_fresh_report) -> Non
     assert report["selective_decoding"]["uniform_1hz_beats_constant_label"]
 
 
-def test_shipped_evaluation_belongs_to_the_shipped_weights(model_dir, world_and_fresh_report) -> None:
-    world, fresh = world_and_fresh_report
-    shipped = _shipped(model_dir, world)
+def test_shipped_evaluation_belongs_to_the_shipped_weights(model_dir, world_shipped_and_fresh_report) -> None:
+    _world, shipped, fresh = world_shipped_and_fresh_report
     assert shipped["model_id"] == fresh["model_id"] == model_id(load_model(model_dir))
     for key in COMPARED_KEYS:
         # another CPU may round differently and flip a near-tie, hence a tolerance rather than equality
