@@ -132,6 +132,23 @@ def test_make_batch_collects_distinct_hard_negatives_in_one_group_numbering() ->
     assert plain["negative_ids"].shape[0] == 0
 
 
+def test_paraphrases_of_one_class_share_an_answer_group() -> None:
+    """Caption examples are grouped by the class they paraphrase, so two paraphrases of one action are not
+    each other's negatives; examples without a class are grouped by their answer text."""
+    from vljepa_ros.model.training import make_batch
+
+    model = new_model(get_preset("tiny"), ANSWERS + ["What is happening?", "the robot picks up the red cube"])
+    examples = tiny_examples(4)
+    examples[0].answer, examples[0].answer_class = "the robot picks up the red cube", "pick up the red cube"
+    examples[1].answer, examples[1].answer_class = "pick up the red cube", "pick up the red cube"
+    examples[2].answer = examples[3].answer = ANSWERS[2]  # no class: equal texts group as before
+    groups = make_batch(model, examples)["answer_groups"].tolist()
+    assert groups[0] == groups[1] != groups[2] == groups[3]
+    del examples[0].answer_class  # an example type without the attribute: its answer text
+    without = make_batch(model, examples)["answer_groups"].tolist()
+    assert without[0] != without[1]
+
+
 def test_train_uses_hard_negatives_unless_told_not_to() -> None:
     """Same model, same batch: the examples' negatives add terms to the loss only with hard_negatives on."""
     examples = tiny_examples(8)

@@ -66,21 +66,34 @@ def test_save_and_load_round_trip(tmp_path, examples):
         dataset.load_examples(tmp_path / "missing.npz")
 
 
-def test_action_examples_carry_their_distractors_as_hard_negatives(tmp_path):
+def test_examples_carry_hard_negatives_and_caption_classes(tmp_path):
+    """Action examples: their item's 3 distractors. Caption examples: their segment's confusable labels as
+    negatives and the label they paraphrase as answer_class. Both survive a save; old files still load."""
     actions = dataset.generate_examples(seed=5, count=6, frames_per_clip=4, image_size=32,
                                         kind_weights={"action": 1.0})
     for example in actions:
         assert len(example.negatives) == 3 and example.answer not in example.negatives
+        assert example.answer_class == ""
     captions = dataset.generate_examples(seed=5, count=4, frames_per_clip=4, image_size=32,
                                          kind_weights={"caption": 1.0})
-    assert all(example.negatives == () for example in captions)
+    bank = set(tabletop.label_bank())
+    for example in captions:
+        assert example.answer_class in bank and example.answer in tabletop.action_captions(
+            *tabletop_key(example.answer_class))
+        assert example.negatives == tuple(tabletop.confusable_labels(*tabletop_key(example.answer_class)))
     path = tmp_path / "mixed.npz"
     dataset.save_examples(path, actions + captions)
-    assert [e.negatives for e in dataset.load_examples(path)] == [e.negatives for e in actions + captions]
-    # files saved before hard negatives existed still load, with none
+    loaded = dataset.load_examples(path)
+    assert [(e.negatives, e.answer_class) for e in loaded] == [(e.negatives, e.answer_class) for e in actions + captions]
+    # files saved before hard negatives and answer classes existed still load, with neither
     with np.load(path) as data:
-        np.savez_compressed(tmp_path / "old.npz", **{k: data[k] for k in data.files if k != "negatives"})
-    assert all(e.negatives == () for e in dataset.load_examples(tmp_path / "old.npz"))
+        np.savez_compressed(tmp_path / "old.npz",
+                            **{k: data[k] for k in data.files if k not in ("negatives", "answer_classes")})
+    assert all(e.negatives == () and e.answer_class == "" for e in dataset.load_examples(tmp_path / "old.npz"))
+
+
+def tabletop_key(label: str) -> tuple:
+    return next(key for key in tabletop.all_action_keys() if tabletop.action_label(*key) == label)
 
 
 def test_seed_convention():

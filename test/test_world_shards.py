@@ -14,7 +14,8 @@ COUNT, PER_SHARD = 10, 3  # 4 shards: 3 + 3 + 3 + 1
 
 
 def key(example) -> tuple:
-    return (example.frames.tobytes(), example.query, example.answer, example.kind, tuple(example.negatives))
+    return (example.frames.tobytes(), example.query, example.answer, example.kind, tuple(example.negatives),
+            example.answer_class)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,8 @@ def test_shards_round_trip_every_example(written):
     back = read_epoch(shards.shard_urls(directory))
     assert sorted(map(key, back)) == sorted(map(key, examples))
     assert back[0].frames.dtype == np.uint8 and back[0].frames.shape == (4, 32, 32, 3)
-    assert any(e.negatives for e in back)  # action examples keep their hard negatives
+    assert any(e.negatives for e in back)  # action and caption examples keep their hard negatives
+    assert any(e.answer_class for e in back)  # caption examples keep the class they paraphrase
     texts = json.loads((directory / shards.TEXTS_FILE).read_text())
     assert texts["examples"] == COUNT and shards.shard_texts(paths) == (
         sorted({e.answer for e in examples}), sorted({e.query for e in examples}))

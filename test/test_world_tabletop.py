@@ -72,6 +72,30 @@ def test_action_items_have_four_candidates_with_one_answer(stream):
     assert len({item.answer_index for item in stream.action_items}) > 1
 
 
+def test_confusable_labels_are_the_other_shapes_and_the_action_reversed_or_turned():
+    bank = set(tabletop.label_bank())
+    for key in tabletop.all_action_keys():
+        labels = tabletop.confusable_labels(*key)
+        assert set(labels) <= bank and tabletop.action_label(*key) not in labels and len(set(labels)) == len(labels)
+    assert tabletop.confusable_labels("pick", "red", "cube") == [
+        "pick up the red ball", "pick up the red triangle", "put down the red cube"]
+    assert set(tabletop.confusable_labels("move", "blue", "ball", "left")) == {
+        "move the blue cube left", "move the blue triangle left", "move the blue ball right",
+        "move the blue ball forward", "move the blue ball back", "push the blue ball left"}
+    assert "the green cube disappears" in tabletop.confusable_labels("appear", "green", "cube")
+
+
+def test_segments_carry_their_confusable_labels_through_a_ground_truth_file(stream):
+    for segment in stream.segments:
+        key = (segment.attributes["verb"], segment.attributes["colour"], segment.attributes["shape"],
+               segment.attributes.get("direction"))
+        assert segment.confusable_labels == tuple(tabletop.confusable_labels(*key))
+    from vljepa_ros.world.types import Segment
+    assert all(Segment.from_dict(s.to_dict()) == s for s in stream.segments)
+    plain = Segment(0, 2, 0, 2, "a label", ["a label"])  # other worlds' files keep their old keys
+    assert "confusable_labels" not in plain.to_dict() and Segment.from_dict(plain.to_dict()) == plain
+
+
 def test_label_bank_is_complete_and_unique():
     bank = tabletop.label_bank()
     assert len(bank) == len(set(bank)) == 12 * (5 + 2 * 4)

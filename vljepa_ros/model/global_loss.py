@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .distributed import DistributedContext, gather_objects, gather_rows
-from .loss import answer_group_ids, info_nce
+from .loss import answer_group_ids, answer_group_keys, info_nce
 from .vljepa import VLJepa
 
 
@@ -54,10 +54,11 @@ class GlobalBatchLoss:
         model, device = self.model, self.model.device
         answers = [e.answer for e in examples]
         local_negatives = sorted({text for e in examples for text in getattr(e, "negatives", ())})
-        per_rank = gather_objects([answers, local_negatives if self.hard_negatives else []], self.context)
-        global_answers = [answer for rank_answers, _ in per_rank for answer in rank_answers]
+        per_rank = gather_objects([answer_group_keys(examples), local_negatives if self.hard_negatives else []],
+                                  self.context)
+        global_keys = [key for rank_keys, _ in per_rank for key in rank_keys]
         negatives = sorted({text for _, rank_negatives in per_rank for text in rank_negatives})
-        groups = answer_group_ids(global_answers + negatives).to(device)
+        groups = answer_group_ids(global_keys + negatives).to(device)
 
         query_ids, query_mask = model.query_tokenizer([e.query for e in examples])
         text_ids, text_mask = model.text_tokenizer(answers)
@@ -68,7 +69,7 @@ class GlobalBatchLoss:
         pred, target, negative_rows = self.forward(
             model.prepare_clips([e.frames for e in examples]), query_ids.to(device), query_mask.to(device),
             text_ids.to(device), text_mask.to(device), negative_ids, negative_mask)
-        count = len(global_answers)
+        count = len(global_keys)
         hard = gather_rows(negative_rows, self.context)[:len(negatives)] if negatives else None
         return info_nce(gather_rows(pred, self.context), gather_rows(target, self.context),
                         model.config.temperature, answer_groups=groups[:count], hard_negatives=hard,

@@ -7,11 +7,13 @@ Duplicate answers: in a batch from a small synthetic world several items often s
 text ("pick up the red cube"). Their targets are identical, so treating them as negatives would push a
 prediction away from its own correct answer. We EXCLUDE such pairs: off-diagonal logits whose answers
 match (same group id) are masked to -inf in both directions, leaving each row one positive (its own
-item) and only truly different answers as negatives.
+item) and only truly different answers as negatives. A caption example is grouped by the class label it
+paraphrases (answer_group_keys), so paraphrases of one action are not pushed apart either.
 
 Hard negatives: random in-batch answers are mostly easy ("the red ball appears" vs "push the blue cube
 left"), so they teach little about what inverse dynamics needs (appears vs disappears, left vs right, red
-vs yellow). Texts known to be wrong for some item (an action item's 3 distractors) can be appended as
+vs yellow). Texts known to be wrong for some item (an action item's 3 distractors, the confusable labels of
+a tabletop caption: other shapes, the inverse action, other directions) can be appended as
 extra columns of the prediction -> text direction; each is a negative for every row whose own answer
 differs from it. The text -> prediction direction is unchanged.
 """
@@ -55,6 +57,12 @@ def info_nce(
         extra = extra.masked_fill(answer_groups[:, None] == hard_negative_groups[None, :], float("-inf"))
         logits = torch.cat([logits, extra], dim=1)
     return 0.5 * (F.cross_entropy(logits, labels) + text_to_pred)
+
+
+def answer_group_keys(examples) -> list[str]:
+    """The text each example's answer is grouped by: its class when it has one (so the paraphrases "the robot
+    picks up the red cube" and "pick up the red cube" are one answer, not each other's negatives), else itself."""
+    return [getattr(e, "answer_class", "") or e.answer for e in examples]
 
 
 def answer_group_ids(answers: list[str]) -> torch.Tensor:

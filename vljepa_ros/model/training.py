@@ -30,7 +30,7 @@ from ..errors import CheckpointError
 from .checkpoint import save_model
 from .distributed import SINGLE_PROCESS, DistributedContext, barrier
 from .global_loss import GlobalBatchLoss
-from .loss import answer_group_ids, info_nce
+from .loss import answer_group_ids, answer_group_keys, info_nce
 from .vljepa import VLJepa
 
 TRAINING_STATE_DIR = "training_state"
@@ -40,7 +40,8 @@ class ExampleLike(Protocol):
     frames: np.ndarray  # uint8 (T, H, W, 3)
     query: str
     answer: str
-    # optional: negatives, a tuple of texts known to be wrong for this clip (hard negatives; see make_batch)
+    # optional: negatives, a tuple of texts known to be wrong for this clip (hard negatives; see make_batch);
+    # answer_class, the class label the answer paraphrases (loss.answer_group_keys)
 
 
 class ExampleSource(Protocol):
@@ -113,7 +114,7 @@ def make_batch(model: VLJepa, examples: Sequence[ExampleLike]) -> dict[str, torc
     answers = [e.answer for e in examples]
     negatives = sorted({text for e in examples for text in getattr(e, "negatives", ())})
     text_ids, text_mask = model.text_tokenizer(answers + negatives)
-    groups = answer_group_ids(answers + negatives)
+    groups = answer_group_ids(answer_group_keys(examples) + negatives)
     device = model.device
     count = len(answers)
     return {

@@ -66,7 +66,8 @@ def examples_from_stream(
         clip = stream.frames[sample_clip_indices(rng, segment.start_index, segment.end_index, frames_per_clip)]
         if kind != "qa" or not segment.qa_pairs:  # worlds without Q&A or action items fall back to captions
             caption = segment.captions[int(rng.integers(len(segment.captions)))]
-            examples.append(Example(clip, CAPTION_QUERY, caption, "caption"))
+            examples.append(Example(clip, CAPTION_QUERY, caption, "caption", negatives=segment.confusable_labels,
+                                    answer_class=segment.label))
         else:
             question, answer = segment.qa_pairs[int(rng.integers(len(segment.qa_pairs)))]
             examples.append(Example(clip, question, answer, "qa"))
@@ -128,6 +129,7 @@ def save_examples(path: str | Path, examples: list[Example]) -> None:
         answers=np.array([e.answer for e in examples]),
         kinds=np.array([e.kind for e in examples]),
         negatives=np.array([_NEGATIVES_SEPARATOR.join(e.negatives) for e in examples]),
+        answer_classes=np.array([getattr(e, "answer_class", "") for e in examples]),
     )
 
 
@@ -141,10 +143,13 @@ def load_examples(path: str | Path) -> list[Example]:
             raise WorldDataError(f"examples file {path} lacks arrays {sorted(missing)}")
         frames = data["frames"]
         # files written before hard negatives existed have no "negatives" array
+        # files written before hard negatives (or answer classes) existed lack those arrays
         negatives = data["negatives"] if "negatives" in data.files else np.full(len(frames), "")
+        classes = data["answer_classes"] if "answer_classes" in data.files else np.full(len(frames), "")
         return [
-            Example(frames[i], str(q), str(a), str(k), negatives=tuple(filter(None, str(n).split(_NEGATIVES_SEPARATOR))))
-            for i, (q, a, k, n) in enumerate(zip(data["queries"], data["answers"], data["kinds"], negatives))
+            Example(frames[i], str(q), str(a), str(k), negatives=tuple(filter(None, str(n).split(_NEGATIVES_SEPARATOR))),
+                    answer_class=str(c))
+            for i, (q, a, k, n, c) in enumerate(zip(data["queries"], data["answers"], data["kinds"], negatives, classes))
         ]
 
 

@@ -1,6 +1,7 @@
 """Training examples as WebDataset tar shards: written by `make-data --shards`, read by `train --data`.
 
-One sample per example: frames.npy (uint8 T,H,W,3), query.txt, answer.txt, kind.txt, negatives.json.
+One sample per example: frames.npy (uint8 T,H,W,3), query.txt, answer.txt, kind.txt, negatives.json, class.txt (the class a caption paraphrases; shards
+written before it lack it).
 texts.json beside the shards lists every query and answer, so `train` builds its tokenizer and retrieval
 bank without reading a clip. Shards stream from disk: a data set need not fit in memory.
 
@@ -41,7 +42,7 @@ def write_shards(directory: str | Path, examples: Iterable[Example], examples_pe
         for count, example in enumerate(examples, start=1):
             sink.write({"__key__": f"{count - 1:09d}", "frames.npy": np.asarray(example.frames, dtype=np.uint8),
                         "query.txt": example.query, "answer.txt": example.answer, "kind.txt": example.kind,
-                        "negatives.json": list(example.negatives)})
+                        "negatives.json": list(example.negatives), "class.txt": getattr(example, "answer_class", "")})
             queries.add(example.query)
             answers.add(example.answer)
     if count == 0:
@@ -92,7 +93,7 @@ def shard_texts(urls: list[str]) -> tuple[list[str], list[str]]:
 
 def _to_example(sample: dict) -> Example:
     return Example(sample["frames.npy"], sample["query.txt"], sample["answer.txt"], sample["kind.txt"],
-                   negatives=tuple(sample["negatives.json"]))
+                   negatives=tuple(sample["negatives.json"]), answer_class=sample.get("class.txt", ""))
 
 
 def _unchanged(sample):  # DataLoader(batch_size=None) passes single samples through this (picklable) function

@@ -34,13 +34,16 @@ class Segment:
     qa_pairs: list[tuple[str, str]] = field(default_factory=list)  # (question, short answer) true over the whole span
     attributes: dict[str, str] = field(default_factory=dict)  # structured meaning, e.g. {"verb": "push", "colour": "red"}
     episode_index: int = 0
+    # labels of other classes this span is easily mistaken for (the tabletop world's inverse actions, other
+    # shapes and directions): training uses them as hard negatives of the span's caption examples
+    confusable_labels: tuple[str, ...] = ()
 
     @property
     def frame_count(self) -> int:
         return self.end_index - self.start_index
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "start_index": self.start_index,
             "end_index": self.end_index,
             "start_ns": self.start_ns,
@@ -51,6 +54,9 @@ class Segment:
             "attributes": dict(self.attributes),
             "episode_index": self.episode_index,
         }
+        if self.confusable_labels:  # only the tabletop world has them; other files stay as they were
+            data["confusable_labels"] = list(self.confusable_labels)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Segment:
@@ -64,6 +70,7 @@ class Segment:
             qa_pairs=[(str(q), str(a)) for q, a in data.get("qa_pairs", [])],
             attributes={str(k): str(v) for k, v in data.get("attributes", {}).items()},
             episode_index=int(data.get("episode_index", 0)),
+            confusable_labels=tuple(str(text) for text in data.get("confusable_labels", ())),
         )
 
 
@@ -174,4 +181,6 @@ class Example:
     query: str
     answer: str
     kind: str  # "caption" | "qa" | "action"
-    negatives: tuple[str, ...] = ()  # answers known to be wrong for this clip: an action item's distractors
+    negatives: tuple[str, ...] = ()  # answers known to be wrong for this clip: action distractors, confusable labels
+    # the class label a caption paraphrases: answers of one class are not each other's negatives ("" = the answer)
+    answer_class: str = ""

@@ -22,7 +22,7 @@ import numpy as np
 
 from vljepa_ros.world.tabletop.language import (COLOURS, DIRECTED_VERBS, DIRECTIONS, OPPOSITE, QUESTIONS, SHAPES,
                                                 VERBS, action_candidates, action_captions, action_label,
-                                                all_action_keys, deployment_banks, label_bank, question_answers,
+                                                all_action_keys, confusable_labels, deployment_banks, label_bank, question_answers,
                                                 world_texts)
 from vljepa_ros.world.tabletop.rendering import TabletopRenderer
 from vljepa_ros.world.tabletop.simulation import simulate_episode
@@ -33,7 +33,7 @@ DEFAULT_FPS = 10.0
 
 __all__ = ["COLOURS", "DEFAULT_FPS", "DEFAULT_IMAGE_SIZE", "DIRECTED_VERBS", "DIRECTIONS", "OPPOSITE", "QUESTIONS",
            "SHAPES", "VERBS", "TabletopRenderer", "action_candidates", "action_captions", "action_label",
-           "all_action_keys", "deployment_banks", "generate_stream", "label_bank", "question_answers",
+           "all_action_keys", "confusable_labels", "deployment_banks", "generate_stream", "label_bank", "question_answers",
            "simulate_episode", "world_texts"]
 
 
@@ -81,6 +81,7 @@ def generate_stream(
                     captions=action_captions(*key),
                     qa_pairs=question_answers(*key, record.object_count),
                     attributes=attributes,
+                    confusable_labels=tuple(confusable_labels(*key)),
                     episode_index=record.episode_index,
                 )
             )

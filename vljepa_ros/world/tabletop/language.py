@@ -172,6 +172,22 @@ def world_texts() -> list[str]:
     return sorted(texts)
 
 
+def confusable_labels(verb: str, colour: str, shape: str, direction: str | None = None) -> list[str]:
+    """Labels of the actions one is most easily mistaken for: the same action on the other shapes of its
+    colour, and the action run backwards or another way (pick/put down, appear/disappear, the other
+    directions, push/move). Colour is left out: at 64 px it is the attribute a model learns first.
+    Training uses them as hard negatives of the action's caption examples."""
+    if verb in DIRECTED_VERBS:
+        other_verb = "push" if verb == "move" else "move"
+        variants = [(verb, d) for d in DIRECTIONS if d != direction] + [(other_verb, direction)]
+    else:
+        variants = {"reach": [("pick", None)], "pick": [("place", None)], "place": [("pick", None)],
+                    "appear": [("disappear", None)], "disappear": [("appear", None)]}[verb]
+    labels = [action_label(verb, colour, other_shape, direction) for other_shape in SHAPES if other_shape != shape]
+    labels += [action_label(other_verb, colour, shape, other_direction) for other_verb, other_direction in variants]
+    return labels
+
+
 def action_candidates(
     rng: np.random.Generator,
     verb: str,
