@@ -44,10 +44,13 @@ def test_from_bag_examples_come_from_the_annotation(annotated_bag, tmp_path):
     by_kind = {kind: {e.answer for e in examples if e.kind == kind} for kind in ("caption", "qa", "action")}
     assert all(by_kind.values())
     assert by_kind["caption"] <= captions and by_kind["qa"] <= answers and by_kind["action"] <= actions
+    captions_of = {s.label: set(s.captions) for s in stream.segments}
     for example in examples:
         if example.kind == "action":
             (item,) = [i for i in stream.action_items if i.action == example.answer][:1]
             assert set(example.negatives) == set(item.candidates) - {item.action}
+        if example.kind == "caption":  # grouped by the annotated label it paraphrases
+            assert example.answer in captions_of[example.answer_class]
     again = tmp_path / "again.npz"
     main(["make-data", "--from-bag", str(bare), "--labels", str(csv_path), "--items", str(items),
           "--examples", str(again), "--count", "60", "--image-size", "24", "--frames-per-clip", "4",
@@ -63,6 +66,19 @@ def test_from_bag_uses_groundtruth_json_or_refuses_a_bare_bag(annotated_bag, tmp
         == {(4, 48, 48, 3)}  # the bag's own size without --image-size
     with pytest.raises(SystemExit, match="no groundtruth.json and no --labels"):
         main(["make-data", "--from-bag", str(bare), "--examples", str(tmp_path / "x.npz")])
+
+
+def test_items_without_labels_is_one_line_naming_the_command(annotated_bag, tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    """A VLJepaError (here the annotation reader's) reaches the user as `vljepa-ros COMMAND: message`, exit 2."""
+    _, bare, _, items, _ = annotated_bag
+    assert main(["make-data", "--from-bag", str(bare), "--items", str(items),
+                 "--examples", str(tmp_path / "x.npz")]) == 2
+    assert main(["eval", "--model", str(tiny_model_dir), "--bag", str(bare), "--items", str(items),
+                 "--no-plots"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["vljepa-ros make-data", "vljepa-ros eval"]
+    assert all("give the annotation CSV (--labels) too" in line for line in lines)
+    assert not (tmp_path / "x.npz").exists()
 
 
 def test_from_bag_shards_hold_the_same_examples(annotated_bag, tmp_path):

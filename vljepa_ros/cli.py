@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from vljepa_ros.errors import VLJepaError
+
 # Each module under vljepa_ros/commands adds one sub-command; heavy imports stay inside run().
 COMMAND_MODULES = [
     "export",
@@ -30,8 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; a VLJepaError (a bad file, a refused combination: something the user can fix)
+    is printed as one line naming the command, like argparse's own errors, and exits with 2."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except VLJepaError as error:
+        print(f"vljepa-ros {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ def load_annotated_stream(args: argparse.Namespace):
     from vljepa_ros.world.annotations import read_annotated_bag
     from vljepa_ros.world.bag_io import GROUNDTRUTH_FILE
 
-    if args.items is not None and args.labels is None:
-        raise SystemExit("make-data: --items belongs to an annotation CSV; give --labels too")
     stream = read_annotated_bag(args.from_bag, args.labels, args.items, topic=args.topic)
     if args.labels is not None:
         return stream, f"{args.labels}" + (f" + {args.items}" if args.items else "")
