@@ -142,7 +142,6 @@ def load_examples(path: str | Path) -> list[Example]:
         if missing:
             raise WorldDataError(f"examples file {path} lacks arrays {sorted(missing)}")
         frames = data["frames"]
-        # files written before hard negatives existed have no "negatives" array
         # files written before hard negatives (or answer classes) existed lack those arrays
         negatives = data["negatives"] if "negatives" in data.files else np.full(len(frames), "")
         classes = data["answer_classes"] if "answer_classes" in data.files else np.full(len(frames), "")

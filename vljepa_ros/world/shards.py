@@ -1,7 +1,7 @@
 """Training examples as WebDataset tar shards: written by `make-data --shards`, read by `train --data`.
 
-One sample per example: frames.npy (uint8 T,H,W,3), query.txt, answer.txt, kind.txt, negatives.json, class.txt (the class a caption paraphrases; shards
-written before it lack it).
+One sample per example: frames.npy (uint8 T,H,W,3), query.txt, answer.txt, kind.txt, negatives.json and
+class.txt (the label a caption paraphrases; shards written before it lack it).
 texts.json beside the shards lists every query and answer, so `train` builds its tokenizer and retrieval
 bank without reading a clip. Shards stream from disk: a data set need not fit in memory.
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from vljepa_ros.world.tabletop.language import (COLOURS, DIRECTED_VERBS, DIRECTIONS, OPPOSITE, QUESTIONS, SHAPES,
                                                 VERBS, action_candidates, action_captions, action_label,
-                                                all_action_keys, confusable_labels, deployment_banks, label_bank, question_answers,
-                                                world_texts)
+                                                all_action_keys, confusable_labels, deployment_banks, label_bank,
+                                                question_answers, world_texts)
 from vljepa_ros.world.tabletop.rendering import TabletopRenderer
 from vljepa_ros.world.tabletop.simulation import simulate_episode
 from vljepa_ros.world.types import BASE_STAMP_NS, ActionItem, Segment, WorldStream
@@ -33,8 +33,8 @@ DEFAULT_FPS = 10.0
 
 __all__ = ["COLOURS", "DEFAULT_FPS", "DEFAULT_IMAGE_SIZE", "DIRECTED_VERBS", "DIRECTIONS", "OPPOSITE", "QUESTIONS",
            "SHAPES", "VERBS", "TabletopRenderer", "action_candidates", "action_captions", "action_label",
-           "all_action_keys", "confusable_labels", "deployment_banks", "generate_stream", "label_bank", "question_answers",
-           "simulate_episode", "world_texts"]
+           "all_action_keys", "confusable_labels", "deployment_banks", "generate_stream", "label_bank",
+           "question_answers", "simulate_episode", "world_texts"]
 
 
 
