@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
@@ -43,9 +42,6 @@ from vljepa_ros.stream.stream_gaps import SequenceGapCounter
 
 DECODERS = ("retrieval", "generative")
 CLOSE_TIMEOUT_S = 1.0  # shutdown waits this long for the last decodes (SIGINT must end the node in < 2 s)
-# and then this long for subscribers to acknowledge the last events: a process that exits right after
-# publish() can take the flush event with it before DDS delivers it
-CLOSE_ACK_TIMEOUT_S = 0.5
 DETECTOR_PARAMETERS = tuple(field.name for field in fields(DetectorSettings))
 
 PARAMETERS = (
@@ -301,9 +297,6 @@ class MonitorNode(Node):
         self.wait_for_decodes(CLOSE_TIMEOUT_S)
         self._pending.put(None)
         self._decode_thread.join(CLOSE_TIMEOUT_S)
-        if not self.publisher.wait_for_all_acked(Duration(seconds=CLOSE_ACK_TIMEOUT_S)):
-            self.get_logger().warning(f"shutting down before every subscriber acknowledged the last events "
-                                      f"(waited {CLOSE_ACK_TIMEOUT_S} s); a slow subscriber may miss them")
         self.loader.close()
 
     def _note_publisher(self, publisher: str) -> None:

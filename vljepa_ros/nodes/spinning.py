@@ -30,9 +30,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -40,6 +42,10 @@ EXECUTORS = ("single", "multi")
 DEFAULT_EXECUTOR = "single"
 MULTI_EXECUTOR_THREADS = 4
 SHUTDOWN_TIMEOUT_S = 1.0  # per executor: a callback still running after this is abandoned (daemon thread)
+# After the nodes closed, shutdown waits at most this long in all for subscribers to acknowledge what the nodes
+# published last (the monitor's flush event, perception's last embedding): publish() only hands a message to
+# DDS, and a process that exits right after can take it along.
+DELIVERY_TIMEOUT_S = 0.5
 
 
 class StopRequested(BaseException):
@@ -145,8 +151,22 @@ def shutdown_nodes(nodes: Sequence[Node], executors: Sequence[Executor],
         close = getattr(node, "close", None)
         if close is not None:
             close()
+    wait_for_delivery(nodes)
+    for node in nodes:
         node.destroy_node()
     rclpy.try_shutdown()
+
+
+def wait_for_delivery(nodes: Sequence[Node], timeout_s: float = DELIVERY_TIMEOUT_S) -> None:
+    """Wait, within one shared deadline, until every reliable publisher's messages were acknowledged by its
+    subscribers (best-effort ones return at once); log the topics still unacknowledged at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    for node in nodes:
+        late = [publisher.topic_name for publisher in node.publishers
+                if not publisher.wait_for_all_acked(Duration(seconds=max(0.0, deadline - time.monotonic())))]
+        if late:
+            node.get_logger().warning(f"stopping before subscribers acknowledged the last messages on {late} "
+                                      f"(waited up to {timeout_s} s in all); a slow subscriber may miss them")
 
 
 def executor_option(user_args: list[str]) -> str:
