@@ -111,8 +111,8 @@ def make_executors(nodes: Sequence[Node], kind: str = DEFAULT_EXECUTOR) -> list[
 
 def spin_nodes(nodes: Sequence[Node], executor: str = DEFAULT_EXECUTOR) -> None:
     """Spin `nodes` on executor threads until SIGINT/SIGTERM (or a spin ends), then shut down in
-    order: stop the executors, let each node finish (`close()`: flush, stop workers), destroy the
-    nodes, shut rclpy down. Re-raises an exception that ended a spin, after the clean-up."""
+    order: stop the executors, let each node finish (`close()`: flush, stop workers), wait for the last
+    messages to be acknowledged (wait_for_delivery), destroy the nodes, shut rclpy down. Re-raises an exception that ended a spin, after the clean-up."""
     executors = make_executors(nodes, executor)
     spin_ended = threading.Event()
     errors: list[BaseException] = []
