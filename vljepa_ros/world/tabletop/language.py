@@ -184,7 +184,7 @@ def confusable_labels(verb: str, colour: str, shape: str, direction: str | None 
         variants = {"reach": [("pick", None)], "pick": [("place", None)], "place": [("pick", None)],
                     "appear": [("disappear", None)], "disappear": [("appear", None)]}[verb]
     labels = [action_label(verb, colour, other_shape, direction) for other_shape in SHAPES if other_shape != shape]
-    labels += [action_label(other_verb, colour, shape, other_direction) for other_verb, other_direction in variants]
+    labels += [action_label(variant_verb, colour, shape, variant_direction) for variant_verb, variant_direction in variants]
     return labels
 
 
