@@ -8,7 +8,8 @@ from vljepa_ros.evaluation.metrics import (caption_accuracy, classification_accu
 from vljepa_ros.stream.shift_detector import DetectorSettings
 from vljepa_ros.evaluation.selective_decoding import (CurvePoint, decode_reduction,
                                                       evaluate_plan, online_plan, selective_decoding_curve,
-                                                      stream_duration_s, uniform_plan, ward_plan)
+                                                      stream_duration_s, uniform_plan, ward_plan,
+                                                      ward_segment_counts)
 
 LABELS = np.eye(5, 8, dtype=np.float32)  # 5 orthogonal label embeddings
 
@@ -93,3 +94,14 @@ def test_curve_on_a_perfect_stream_reports_a_reduction():
     # One decode per true segment is perfect, so the reduction is at least decodes(1 Hz) / 8.
     assert curve["decode_reduction_vs_uniform_1hz"] >= curve["baseline"].decodes / len(lengths) - 1e-9
     assert curve["best_adaptive"].quality >= curve["baseline"].quality
+    # Ward is measured at every segment count up to the baseline's, with exactly that many decodes.
+    ward_decodes = [point.decodes for point in curve["points"]["ward"]]
+    assert ward_decodes == list(range(1, curve["baseline"].decodes + 1))
+    assert curve["decode_reduction_ward"] == curve["baseline"].decodes / len(lengths)  # N = 8 is measured
+
+
+def test_ward_segment_counts_cover_every_count_up_to_the_baseline():
+    assert ward_segment_counts(100, 7) == [1, 2, 3, 4, 5, 6, 7]
+    assert ward_segment_counts(3, 7) == [1, 2, 3]  # no more segments than steps
+    assert ward_segment_counts(5, 0) == [1]
+    assert ward_segment_counts(0, 7) == []

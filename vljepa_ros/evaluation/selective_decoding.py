@@ -7,7 +7,8 @@ shown for:
                    next decode (the most recently decoded text; causal).
   ward (offline)   the paper's evaluation: Ward clustering with temporal connectivity splits the
                    stream into N segments; decode each segment's mean embedding, at its midpoint;
-                   the text is shown for that segment.
+                   the text is shown for that segment. Swept at every N from 1 to the uniform 1 Hz
+                   decode count (a larger N cannot beat the baseline).
   online           OnlineShiftDetector (the monitor node's algorithm) closes segments; decode each
                    segment's mean embedding when the segment closes; the text is shown for that segment.
 Text = retrieval decoding: the nearest entry of the caption bank (here the stream's label bank, so a
@@ -31,8 +32,8 @@ from vljepa_ros.stream.segmentation import segment_decode_points, uniform_decode
 from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector
 
 UNIFORM_RATES_HZ = (0.1, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-# Dense sweeps: the reduction is read off measured points, so a coarse grid would understate it.
-WARD_RATES_HZ = tuple(np.round(np.arange(0.025, 1.0001, 0.025), 3))  # N = rate * duration
+# Dense sweeps: the reduction is read off measured points, so a coarse grid would understate it
+# (Ward is swept at every segment count; see ward_segment_counts).
 ONLINE_SCORE_QUANTILES = tuple(np.round(np.arange(0.30, 0.991, 0.02), 2))
 BASELINE_RATE_HZ = 1.0
 
@@ -77,6 +78,15 @@ def uniform_plan(embeddings: np.ndarray, stamps_ns: np.ndarray, rate_hz: float) 
     steps = uniform_decode_indices(stamps_ns, rate_hz)
     ends = np.append(steps[1:], len(embeddings))
     return DecodePlan("uniform", float(rate_hz), steps, list(zip(steps.tolist(), ends.tolist())), embeddings[steps])
+
+
+def ward_segment_counts(steps: int, baseline_decodes: int) -> list[int]:
+    """Every segment count N = 1 .. the baseline's decode count (at most one segment per step).
+
+    Each N is one measured point: a grid over N (as an earlier version swept it, every 0.025 Hz) skips
+    counts and so understates the reduction by up to a grid step. Fitting is cheap beside scoring.
+    """
+    return list(range(1, max(1, min(baseline_decodes, steps)) + 1)) if steps else []
 
 
 def ward_plan(embeddings: np.ndarray, n_segments: int) -> DecodePlan:
@@ -170,8 +180,8 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
     # Uniform rates above the embedding rate decode every embedding, all alike: keep one of those.
     rates = sorted({min(r, step_rate_hz) for r in UNIFORM_RATES_HZ} | {BASELINE_RATE_HZ})
     plans["uniform"] = [uniform_plan(embeddings, last_stamps_ns, rate) for rate in rates]
-    counts = sorted({int(np.clip(round(rate * duration_s), 1, len(embeddings))) for rate in WARD_RATES_HZ})
-    plans["ward"] = [ward_plan(embeddings, count) for count in counts]
+    baseline_decodes = len(next(p for p in plans["uniform"] if p.parameter == BASELINE_RATE_HZ).spans)
+    plans["ward"] = [ward_plan(embeddings, count) for count in ward_segment_counts(len(embeddings), baseline_decodes)]
     scores = online_score_trace(embeddings, first_stamps_ns, last_stamps_ns, online_settings)
     plans["online"] = [online_plan(embeddings, first_stamps_ns, last_stamps_ns, threshold, online_settings)
                        for threshold in online_thresholds(scores, online_settings.shift_threshold)]
