@@ -68,12 +68,31 @@ def test_run_eval_reports_every_metric_in_range_with_exact_chance(engine, stream
     for key in ("boundary_f1_1s", "boundary_f1_2s", "f1_at_10", "f1_at_25", "f1_at_50", "edit_score",
                 "frame_accuracy"):
         assert key in report, key
+    # Ward is given the true segment count exactly, even beyond the decoding sweep (uniform 1 Hz's decode count)
+    assert segmentation["ward_at_true_segment_count"]["predicted_boundaries"] == len(stream.segments) - 1
     reduction = report["decode_reduction_vs_uniform_1hz"]
     assert reduction is None or reduction > 0
     for name in ("curve", "timeline"):
         with open(report["plots"][name], "rb") as png:
             assert png.read(8) == b"\x89PNG\r\n\x1a\n"
     json.dumps(report, allow_nan=False)  # plain JSON, no NaN
+
+
+def test_ward_at_the_true_segment_count_beyond_the_decoding_sweep(engine, stream, tmp_path):
+    """A stream whose meaning changes faster than once a second: the true count exceeds uniform 1 Hz's decodes."""
+    from dataclasses import replace
+
+    piece = 5  # frames: 0.5 s at 10 fps
+    short = [replace(segment, start_index=start, end_index=min(start + piece, segment.end_index),
+                     start_ns=int(stream.stamps_ns[start]),
+                     end_ns=(int(stream.stamps_ns[start + piece]) if start + piece < segment.end_index
+                             else segment.end_ns))
+             for segment in stream.segments for start in range(segment.start_index, segment.end_index, piece)]
+    fast = replace(stream, segments=short, action_items=[])
+    report = run_eval(engine, fast, EvalOptions(plots_dir=None), data_source={"kind": "world"})
+    assert len(short) > report["selective_decoding"]["uniform_1hz_decodes"]
+    ward = report["segmentation"]["ward_at_true_segment_count"]
+    assert ward["predicted_boundaries"] == min(len(short), report["clips"]["count"]) - 1
 
 
 def test_embed_stream_equals_encoding_each_node_clip(engine, stream):

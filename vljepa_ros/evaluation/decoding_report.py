@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from vljepa_ros.evaluation.captioning import SCORER, TOKENIZATION, StepCaptionScorer
+from vljepa_ros.evaluation.metrics import labels_per_step
 from vljepa_ros.stream.label_bank import nearest_indices
 from vljepa_ros.evaluation.segmentation_metrics import (BACKGROUND, label_change_boundaries, segmentation_report,
                                                         span_boundaries)
-from vljepa_ros.evaluation.selective_decoding import CurvePoint, decode_reduction
+from vljepa_ros.evaluation.selective_decoding import CurvePoint, decode_reduction, ward_plan
 from vljepa_ros.world.types import WorldStream
 
 QUALITY_DEFINITION = (
@@ -96,9 +97,11 @@ def segmentation_section(stream: WorldStream, step_times_s: np.ndarray, clip_emb
     best = curve["best_adaptive"]
     if best is not None:
         add("best_adaptive", best, best.method)
-    segment_count = len(stream.segments)
-    ward = min(points["ward"], key=lambda p: abs(p.parameter - segment_count), default=None)
-    add("ward_at_true_segment_count", ward, "ward")
+    # Fitted here, not taken from the decoding sweep: that stops at uniform 1 Hz's decode count, which a stream
+    # changing faster than once a second (the Meta-World bag: 88 segments in 76 s) exceeds.
+    ward = ward_plan(clip_embeddings, len(stream.segments))
+    ward_labels = labels_per_step(len(true_labels), ward.spans, nearest_indices(ward.embeddings, label_embeddings))
+    predictions["ward_at_true_segment_count"] = (ward_labels, span_boundaries(ward.spans, step_times_s))
     if points["online"]:
         _, online = decode_reduction(curve["baseline"], points["online"])
         add("online", online or max(points["online"], key=lambda p: p.quality), "online")
