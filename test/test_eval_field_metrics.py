@@ -100,3 +100,21 @@ def test_step_scorer_caches_but_equals_a_direct_call():
     second = ["lifting the red cube"] * 3 + ["the blue ball rolls left"] * 2 + ["also ignored"]
     for hypotheses in (first, second, first):
         assert scorer.score(hypotheses) == pytest.approx(cider_d(hypotheses[:5], references[:5])[0], rel=1e-12)
+
+
+def test_step_scorer_prefetch_scores_many_decodings_in_few_runs_and_exactly(monkeypatch):
+    from vljepa_ros.evaluation import captioning
+
+    references = [REFERENCES[0]] * 3 + [REFERENCES[1]] * 2 + [[]]
+    texts = ["lifting the red cube", "nothing moves", "the blue ball rolls left", "a red cube is picked up",
+             "the arm waves", ""]
+    decodings = [[texts[(shift + step) % len(texts)] for step in range(6)] for shift in range(6)]
+    runs = []
+    monkeypatch.setattr(captioning, "cider_d", lambda *args: runs.append(1) or cider_d(*args))
+    scorer = StepCaptionScorer(references, [0, 0, 0, 1, 1, -1])
+    scorer.prefetch(decodings)
+    # 6 texts per segment: segment 0 has 3 steps and segment 1 has 2, so 3 runs score all 12 pairs
+    assert len(runs) == 3 and len(scorer.cache) == 12
+    for hypotheses in decodings:  # no further run, and each score is what a direct call gives
+        assert scorer.score(hypotheses) == pytest.approx(cider_d(hypotheses[:5], references[:5])[0], rel=1e-12)
+    assert len(runs) == 3

@@ -18,7 +18,7 @@ characters removed, split on whitespace.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -63,6 +63,8 @@ class StepCaptionScorer:
     The references (hence the IDF) are fixed, so a step's score depends only on its shown text and on
     which segment's references it is scored against; those scores are cached, and the scorer is only
     run (over every step, keeping the IDF exact) when a decoding shows a text a segment has not met yet.
+    `prefetch` scores the new texts of many decodings together: each scorer run holds as many new
+    (segment, text) pairs as the segment has steps, so a sweep of hundreds of decodings costs a few runs.
     """
 
     def __init__(self, references: Sequence[Sequence[str]], reference_keys: Sequence[Hashable]) -> None:
@@ -72,6 +74,29 @@ class StepCaptionScorer:
         self.keys = list(reference_keys)
         self.labelled = [index for index, refs in enumerate(self.references) if refs]
         self.cache: dict[tuple[Hashable, str], float] = {}
+
+    def prefetch(self, decodings: Iterable[Sequence[str]]) -> None:
+        """Cache the score of every (segment, text) pair the decodings (one text per step each) show."""
+        unscored: dict[Hashable, set[str]] = {}
+        for hypotheses in decodings:
+            if len(hypotheses) != len(self.references):
+                raise ValueError(f"{len(hypotheses)} hypotheses for {len(self.references)} steps")
+            for index in self.labelled:
+                if (self.keys[index], hypotheses[index]) not in self.cache:
+                    unscored.setdefault(self.keys[index], set()).add(hypotheses[index])
+        missing = {key: sorted(texts) for key, texts in unscored.items()}
+        steps_of: dict[Hashable, list[int]] = {}
+        for index in self.labelled:
+            steps_of.setdefault(self.keys[index], []).append(index)
+        while any(missing.values()):
+            # One run: a step of each segment carries one of the segment's unscored texts ('' where none is left).
+            hypotheses, placed = [""] * len(self.references), []
+            for key, texts in missing.items():
+                for index in steps_of[key][:len(texts)]:
+                    hypotheses[index] = texts.pop()
+                    placed.append(index)
+            _, per_step = cider_d(hypotheses, self.references)
+            self.cache.update({(self.keys[index], hypotheses[index]): per_step[index] for index in placed})
 
     def score(self, hypotheses: Sequence[str]) -> float:
         """Mean CIDEr-D over the labelled steps (what coco-caption reports for the corpus); NaN if none."""

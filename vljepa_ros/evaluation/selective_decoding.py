@@ -140,11 +140,16 @@ def shown_texts(shown: np.ndarray, bank_texts: Sequence[str]) -> list[str]:
     return [bank_texts[index] if index >= 0 else "" for index in shown]
 
 
+def decode_plan(plan: DecodePlan, bank_embeddings: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bank index of each decode, bank index shown at each step): each decode is its nearest bank entry."""
+    decoded = nearest_indices(plan.embeddings, bank_embeddings) if len(plan.embeddings) else np.zeros(0, np.int64)
+    return decoded, labels_per_step(steps, plan.spans, decoded)
+
+
 def evaluate_plan(plan: DecodePlan, bank_embeddings: np.ndarray, true_labels: np.ndarray, duration_s: float,
                   caption_scorer: StepCaptionScorer | None = None, bank_texts: Sequence[str] = ()) -> CurvePoint:
     """Decode each planned embedding to its nearest bank entry and score the shown text at every step."""
-    decoded = nearest_indices(plan.embeddings, bank_embeddings) if len(plan.embeddings) else np.zeros(0, np.int64)
-    shown = labels_per_step(len(true_labels), plan.spans, decoded)
+    decoded, shown = decode_plan(plan, bank_embeddings, len(true_labels))
     decodes = len(plan.spans)
     accuracy = caption_accuracy(shown, true_labels)
     quality = caption_scorer.score(shown_texts(shown, bank_texts)) if caption_scorer is not None else accuracy
@@ -186,6 +191,9 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
     plans["online"] = [online_plan(embeddings, first_stamps_ns, last_stamps_ns, threshold, online_settings)
                        for threshold in online_thresholds(scores, online_settings.shift_threshold)]
 
+    if caption_scorer is not None:  # every plan's texts in a few scorer runs, rather than one run per plan
+        caption_scorer.prefetch(shown_texts(decode_plan(plan, bank_embeddings, len(true_labels))[1], bank_texts)
+                                for method_plans in plans.values() for plan in method_plans)
     points = {method: [evaluate_plan(plan, bank_embeddings, true_labels, duration_s, caption_scorer, bank_texts)
                        for plan in method_plans]
               for method, method_plans in plans.items()}
