@@ -34,7 +34,7 @@
 # stage 1 and stage 3 on: it reproduces the recipe, not those exact weights. Wall time of the shipped model's
 # run on the shared 2-vCPU AMD EPYC (Zen 3) CI machine: 1 h 53 min for stages 1-4 (0.4-0.75 s a step at batch 32
 # with 2 torch threads, varying with the machine's load), 1 h 16 min for stage 5, 36 min for stage 6 (0.3-0.45 s
-# a step), ~2 min of decoder, ~2 min of evaluation, ~1 min of make-data; plus 6-12 min of rendering when the bag
+# a step), ~2 min of decoder, ~2 min of evaluation, ~1 min of make-data; plus 5-12 min of rendering when the bag
 # is missing: about 4 h in all (MODEL_CARD.md).
 #
 # Environment: SMOKE=1 (steps / 1000, tiny counts); MW_BAG (the Meta-World training bag, default
