@@ -150,6 +150,13 @@ def evaluate_plan(plan: DecodePlan, bank_embeddings: np.ndarray, true_labels: np
                   caption_scorer: StepCaptionScorer | None = None, bank_texts: Sequence[str] = ()) -> CurvePoint:
     """Decode each planned embedding to its nearest bank entry and score the shown text at every step."""
     decoded, shown = decode_plan(plan, bank_embeddings, len(true_labels))
+    return score_decoding(plan, decoded, shown, true_labels, duration_s, caption_scorer, bank_texts)
+
+
+def score_decoding(plan: DecodePlan, decoded: np.ndarray, shown: np.ndarray, true_labels: np.ndarray,
+                   duration_s: float, caption_scorer: StepCaptionScorer | None = None,
+                   bank_texts: Sequence[str] = ()) -> CurvePoint:
+    """The curve point of a decoded plan (decode_plan's output)."""
     decodes = len(plan.spans)
     accuracy = caption_accuracy(shown, true_labels)
     quality = caption_scorer.score(shown_texts(shown, bank_texts)) if caption_scorer is not None else accuracy
@@ -191,11 +198,13 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
     plans["online"] = [online_plan(embeddings, first_stamps_ns, last_stamps_ns, threshold, online_settings)
                        for threshold in online_thresholds(scores, online_settings.shift_threshold)]
 
+    decodings = {method: [decode_plan(plan, bank_embeddings, len(true_labels)) for plan in method_plans]
+                 for method, method_plans in plans.items()}
     if caption_scorer is not None:  # every plan's texts in a few scorer runs, rather than one run per plan
-        caption_scorer.prefetch(shown_texts(decode_plan(plan, bank_embeddings, len(true_labels))[1], bank_texts)
-                                for method_plans in plans.values() for plan in method_plans)
-    points = {method: [evaluate_plan(plan, bank_embeddings, true_labels, duration_s, caption_scorer, bank_texts)
-                       for plan in method_plans]
+        caption_scorer.prefetch(shown_texts(shown, bank_texts)
+                                for method_decodings in decodings.values() for _, shown in method_decodings)
+    points = {method: [score_decoding(plan, decoded, shown, true_labels, duration_s, caption_scorer, bank_texts)
+                       for plan, (decoded, shown) in zip(method_plans, decodings[method])]
               for method, method_plans in plans.items()}
     baseline = next(p for p in points["uniform"] if p.parameter == BASELINE_RATE_HZ)
     reduction, best = decode_reduction(baseline, points["ward"] + points["online"])
