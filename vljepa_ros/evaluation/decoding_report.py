@@ -12,11 +12,10 @@ from typing import Any
 import numpy as np
 
 from vljepa_ros.evaluation.captioning import SCORER, TOKENIZATION, StepCaptionScorer
-from vljepa_ros.evaluation.metrics import labels_per_step
 from vljepa_ros.stream.label_bank import nearest_indices
 from vljepa_ros.evaluation.segmentation_metrics import (BACKGROUND, label_change_boundaries, segmentation_report,
                                                         span_boundaries)
-from vljepa_ros.evaluation.selective_decoding import CurvePoint, decode_reduction, ward_plan
+from vljepa_ros.evaluation.selective_decoding import CurvePoint, decode_plan, decode_reduction, ward_plan
 from vljepa_ros.world.types import WorldStream
 
 QUALITY_DEFINITION = (
@@ -100,7 +99,7 @@ def segmentation_section(stream: WorldStream, step_times_s: np.ndarray, clip_emb
     # Fitted here, not taken from the decoding sweep: that stops at uniform 1 Hz's decode count, which a stream
     # changing faster than once a second (the Meta-World bag: 88 segments in 76 s) exceeds.
     ward = ward_plan(clip_embeddings, len(stream.segments))
-    ward_labels = labels_per_step(len(true_labels), ward.spans, nearest_indices(ward.embeddings, label_embeddings))
+    _, ward_labels = decode_plan(ward, label_embeddings, len(true_labels))
     predictions["ward_at_true_segment_count"] = (ward_labels, span_boundaries(ward.spans, step_times_s))
     if points["online"]:
         _, online = decode_reduction(curve["baseline"], points["online"])
