@@ -64,6 +64,18 @@ def feeder(publisher, messages: list):
     return publish_next
 
 
+def cycler(publisher, messages: list):
+    """An every_spin callback: publish the messages round and round. The sensor-data QoS is best
+    effort, so any one frame may be lost in transport; going round again re-sends each until the
+    node holds them all (the messages should span less than a clock-jump threshold)."""
+    position = [0]
+
+    def publish_next() -> None:
+        publisher.publish(messages[position[0] % len(messages)])
+        position[0] += 1
+    return publish_next
+
+
 def string_value(text: str) -> ParameterValue:
     return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=text)
 
@@ -332,9 +344,12 @@ def test_action_node_bounds_requests_refuses_empty_banks_and_follows_a_clock_jum
         # The camera history follows a clock jump back (a bag loops) instead of discarding the new frames.
         driver.wait(lambda: driver.counter("history_frames") >= 1, "frames in the history",
                     every_spin=feeder(images, [image_at(index) for index in range(20)]))
-        looped = [image_at(index, stamp_ns=2_000_000_000 + index * PERIOD_NS) for index in range(20)]
-        driver.wait(lambda: driver.counter("history_resets_time_jump") == 1 and driver.counter("history_frames") >= 5,
-                    "the history reset", every_spin=feeder(images, looped))
+        # Six looped frames spanning 0.5 s (under time_jump_reset_s, so going round is late arrival,
+        # not another jump), re-sent until all six are held: a frame lost in transport cannot stall it.
+        looped = [image_at(index, stamp_ns=2_000_000_000 + index * PERIOD_NS) for index in range(6)]
+        driver.wait(lambda: driver.counter("history_resets_time_jump") == 1
+                    and driver.counter("history_frames") == len(looped),
+                    "the history reset", every_spin=cycler(images, looped))
         response = rank(list(ACTIONS), use_stamps=True, initial_stamp=ns_to_stamp(2_000_000_000 + PERIOD_NS),
                         final_stamp=ns_to_stamp(2_000_000_000 + 4 * PERIOD_NS))
         assert response.success, response.message
