@@ -7,6 +7,7 @@ been seen by the node, so a slow machine only waits longer; real transport losse
 the books (every frame sent is received or counted)."""
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -68,12 +69,8 @@ def cycler(publisher, messages: list):
     """An every_spin callback: publish the messages round and round. The sensor-data QoS is best
     effort, so any one frame may be lost in transport; going round again re-sends each until the
     node holds them all (the messages should span less than a clock-jump threshold)."""
-    position = [0]
-
-    def publish_next() -> None:
-        publisher.publish(messages[position[0] % len(messages)])
-        position[0] += 1
-    return publish_next
+    rounds = itertools.cycle(messages)
+    return lambda: publisher.publish(next(rounds))
 
 
 def string_value(text: str) -> ParameterValue:
