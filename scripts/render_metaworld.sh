@@ -6,6 +6,9 @@
 #   bash scripts/render_metaworld.sh train      # training stream       -> data/metaworld-train/ (git-ignored)
 #   bash scripts/render_metaworld.sh train-large  # 196 training episodes (seed 0, ~5,300 frames, ~12 min)
 #                                               -> data/metaworld-train/train196 (the default model's data)
+#   bash scripts/render_metaworld.sh val        # validation stream (training seed range, seed 1, 28 episodes, ~2 min)
+#                                               -> data/metaworld-train/val: for choosing between training runs, so
+#                                               the held-out eval bag is only ever reported, never chosen on
 #
 # Creates .venv-metaworld first if needed. Rendering is software OpenGL on the CPU: ~7-8 frames/s on 2 shared cores.
 set -euo pipefail
@@ -14,6 +17,7 @@ cd "$(dirname "$0")/.."
 WHICH="${1:-all}"
 EVAL_SEED=1000000  # held-out seeds are >= 1,000,000 (vljepa_ros.world.dataset.HELD_OUT_SEED_START)
 TRAIN_SEED=0
+VAL_SEED=1  # a training-range seed no training stream uses (episode seeds derive from the stream seed)
 PY=.venv-metaworld/bin/python
 
 bash scripts/setup_metaworld_env.sh
@@ -26,6 +30,10 @@ fi
 if [[ "$WHICH" == all || "$WHICH" == train ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 42 --name metaworld-train \
     --bag data/metaworld-train/train --npz data/metaworld-train/train.npz --overwrite
+fi
+if [[ "$WHICH" == val ]]; then
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$VAL_SEED" --episodes 28 --name metaworld-val \
+    --bag data/metaworld-train/val --overwrite
 fi
 if [[ "$WHICH" == train-large ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 196 --name metaworld-train-196 \

@@ -143,3 +143,20 @@ def test_train_init_starts_from_the_model_and_mixes_sources(tiny_model_dir, anno
         main(["train", "--init", str(tiny_model_dir), "--resume", "--steps", "1", "--out", str(out)])
     with pytest.raises(SystemExit, match="needs a weight on each"):
         main(["train", "--preset", "tiny", "--data", "tabletop", str(data), "--steps", "1", "--out", str(tmp_path / "x")])
+
+
+def test_streaming_clips_option_reaches_the_examples_and_is_checked(annotated_bag, tmp_path, capsys):
+    bag, _bare, _csv, _items, stream = annotated_bag
+    common = ["make-data", "--from-bag", str(bag), "--count", "24", "--image-size", "24", "--frames-per-clip", "4",
+              "--kind-weights", "caption=1"]
+    assert main(common + ["--examples", str(tmp_path / "inside.npz")]) == 0
+    assert main(common + ["--examples", str(tmp_path / "live.npz"), "--streaming-clips", "1"]) == 0
+    inside, live = (dataset.load_examples(tmp_path / name) for name in ("inside.npz", "live.npz"))
+    captions = {c for s in stream.segments for c in s.captions}
+    assert {e.answer for e in live} <= captions
+    assert not all(np.array_equal(a.frames, b.frames) for a, b in zip(inside, live))
+    with pytest.raises(SystemExit):
+        main(common + ["--examples", str(tmp_path / "x.npz"), "--streaming-clips", "1.5"])
+    assert "not in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--streaming-clips go with --from-bag"):
+        main(["make-data", "--examples", str(tmp_path / "y.npz"), "--streaming-clips", "0.5"])

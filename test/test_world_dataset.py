@@ -119,3 +119,39 @@ def test_streams_without_qa_or_action_items_fall_back_to_captions():
     stream.segments = []
     with pytest.raises(WorldDataError, match="no ground-truth segments"):
         dataset.examples_from_stream(stream, np.random.default_rng(0), 1, frames_per_clip=4)
+
+
+def test_streaming_clips_end_inside_their_segment_and_reach_back_across_its_start():
+    stream = tabletop.generate_stream(seed=9, num_episodes=1, image_size=32)
+    assert stream.frame_count < 256
+    stream.frames = np.broadcast_to(np.arange(stream.frame_count, dtype=np.uint8)[:, None, None, None],
+                                    stream.frames.shape).copy()  # each frame holds its own index
+    segment_at = {i: s for s in stream.segments for i in range(s.start_index, s.end_index)}
+    examples = dataset.examples_from_stream(stream, np.random.default_rng(3), 200, frames_per_clip=8,
+                                            kind_weights={"caption": 1.0}, streaming_share=1.0)
+    crossing = 0
+    for example in examples:
+        indices = example.frames[:, 0, 0, 0].astype(int)
+        last_segment = segment_at[indices[-1]]
+        assert example.answer in last_segment.captions  # the clip's last frame is the truth
+        assert np.all(np.diff(indices) == 1) or indices[0] == 0  # consecutive, or padded at the stream's start
+        crossing += int(segment_at[indices[0]] is not last_segment)
+    assert crossing > 0  # boundaries are seen as a live stream shows them
+    inside = dataset.examples_from_stream(stream, np.random.default_rng(3), 50, frames_per_clip=8,
+                                          kind_weights={"caption": 1.0})
+    for example in inside:
+        indices = example.frames[:, 0, 0, 0].astype(int)
+        assert segment_at[indices.min()] is segment_at[indices.max()]
+        assert example.answer in segment_at[indices.max()].captions
+    with pytest.raises(WorldDataError, match="streaming_share"):
+        dataset.examples_from_stream(stream, np.random.default_rng(0), 1, frames_per_clip=4, streaming_share=1.5)
+
+
+def test_streaming_share_zero_draws_what_the_option_drew_before_it_existed():
+    stream = tabletop.generate_stream(seed=9, num_episodes=1, image_size=32)
+    default = dataset.examples_from_stream(stream, np.random.default_rng(1), 30, frames_per_clip=4)
+    zero = dataset.examples_from_stream(stream, np.random.default_rng(1), 30, frames_per_clip=4, streaming_share=0.0)
+    half = dataset.examples_from_stream(stream, np.random.default_rng(1), 30, frames_per_clip=4, streaming_share=0.5)
+    assert [e.answer for e in zero] == [e.answer for e in default]
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(zero, default))
+    assert not all(np.array_equal(a.frames, b.frames) for a, b in zip(half, default))

@@ -48,6 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     real.add_argument("--kind-weights", type=kind_weights_arg, default=None, metavar="KIND=W,...",
                       help="example mix, e.g. caption=0.25,qa=0.25,action=0.5 (default: caption=0.5,qa=0.25,"
                            "action=0.25; kinds the annotation lacks fall back to captions)")
+    real.add_argument("--streaming-clips", type=share_arg, default=0.0, metavar="F",
+                      help="share of caption and Q&A clips cut as a live stream cuts them: the consecutive frames "
+                           "ending at a random moment of the segment, the previous segment's frames included "
+                           "(default: 0, every clip inside its segment)")
     bag = parser.add_argument_group("bag")
     bag.add_argument("--bag", type=Path, default=None, help="write a rosbag2 bag directory here")
     bag.add_argument("--episodes", type=int, default=4, help="episodes concatenated into the bag's stream (default: 4)")
@@ -81,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         from vljepa_ros.commands.make_data_bag import run_from_bag
 
         return run_from_bag(args)
-    if args.labels is not None or args.items is not None or args.kind_weights is not None:
-        raise SystemExit("make-data: --labels, --items and --kind-weights go with --from-bag")
+    if args.labels is not None or args.items is not None or args.kind_weights is not None or args.streaming_clips:
+        raise SystemExit("make-data: --labels, --items, --kind-weights and --streaming-clips go with --from-bag")
     split = "held-out" if dataset.is_held_out_seed(args.seed) else "training"
     if args.bag is not None:
         size = args.image_size or 128
@@ -114,6 +118,17 @@ def write_example_shards(args: argparse.Namespace, split: str) -> None:
     megabytes = sum(path.stat().st_size for path in paths) / 1e6
     print(f"shards {args.shards}: {len(paths)} tar files, {args.count} clips of {args.frames_per_clip}x{size}x{size}, "
           f"seed {args.seed} ({split}), {megabytes:.2f} MB")
+
+
+def share_arg(text: str) -> float:
+    """argparse type of a share in [0, 1]."""
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]")
+    return share
 
 
 def frames_per_clip(args: argparse.Namespace) -> int:

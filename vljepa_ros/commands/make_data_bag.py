@@ -5,7 +5,9 @@ the X-encoder's shortest-side resize and centre crop see) and its ground truth (
 file, or the bag's groundtruth.json) go through the same example drawing as the generated worlds
 (vljepa_ros.world.dataset.examples_from_stream): caption examples from the segments' captions, Q&A from the
 questions, inverse-dynamics examples (two frames, the action and its distractors as hard negatives) from
-the action items. Kinds the annotation lacks fall back to captions. Deterministic per --seed.
+the action items. Kinds the annotation lacks fall back to captions. --streaming-clips F cuts that share of
+the caption and Q&A clips as the perception node does (the last frames up to a moment inside the segment).
+Deterministic per --seed.
 """
 from __future__ import annotations
 
@@ -47,13 +49,14 @@ def resize_stream(stream, size: int | None):
     return replace(stream, frames=frames)
 
 
-def iter_bag_examples(stream, seed: int, count: int, frames_per_clip: int, kind_weights: dict[str, float]) -> Iterator:
+def iter_bag_examples(stream, seed: int, count: int, frames_per_clip: int, kind_weights: dict[str, float],
+                      streaming_share: float = 0.0) -> Iterator:
     from vljepa_ros.world import dataset
 
     rng = np.random.default_rng([seed, 0xBA6])
     for start in range(0, count, _EXAMPLES_PER_CHUNK):
         yield from dataset.examples_from_stream(stream, rng, min(_EXAMPLES_PER_CHUNK, count - start), frames_per_clip,
-                                                kind_weights)
+                                                kind_weights, streaming_share)
 
 
 def run_from_bag(args: argparse.Namespace) -> int:
@@ -71,13 +74,14 @@ def run_from_bag(args: argparse.Namespace) -> int:
     print(f"bag {args.from_bag}: {stream.frame_count} frames {width}x{height}, ground truth {truth}: "
           f"{len(stream.segments)} segments, {questions} questions, {len(stream.action_items)} action items")
     if args.examples is not None:
-        examples = list(iter_bag_examples(stream, args.seed, args.count, args.frames_per_clip, weights))
+        examples = list(iter_bag_examples(stream, args.seed, args.count, args.frames_per_clip, weights,
+                                           args.streaming_clips))
         dataset.save_examples(args.examples, examples)
         kinds = {kind: sum(e.kind == kind for e in examples) for kind in ("caption", "qa", "action")}
         print(f"examples {args.examples}: {len(examples)} clips of {args.frames_per_clip}x{height}x{width} {kinds}, "
               f"seed {args.seed}, {args.examples.stat().st_size / 1e6:.2f} MB")
     if args.shards is not None:
-        examples = iter_bag_examples(stream, args.seed, args.count, args.frames_per_clip, weights)
+        examples = iter_bag_examples(stream, args.seed, args.count, args.frames_per_clip, weights, args.streaming_clips)
         paths = shards.write_shards(args.shards, examples, args.shard_size)
         megabytes = sum(path.stat().st_size for path in paths) / 1e6
         print(f"shards {args.shards}: {len(paths)} tar files, {args.count} clips of "

@@ -34,14 +34,29 @@ def sample_clip_indices(rng: np.random.Generator, start: int, end: int, frames_p
     return np.round(np.linspace(start, end - 1, frames_per_clip)).astype(np.int64)
 
 
+def streaming_clip_indices(rng: np.random.Generator, start: int, end: int, frames_per_clip: int) -> np.ndarray:
+    """The frames_per_clip consecutive indices ending at a random frame of [start, end): the clip the perception
+    node cuts at that moment, earlier segments' frames included (the stream's first frame repeats before it)."""
+    last = int(rng.integers(start, end))
+    return np.maximum(np.arange(last - frames_per_clip + 1, last + 1), 0)
+
+
 def examples_from_stream(
     stream: WorldStream,
     rng: np.random.Generator,
     count: int,
     frames_per_clip: int,
     kind_weights: dict[str, float] = DEFAULT_KIND_WEIGHTS,
+    streaming_share: float = 0.0,
 ) -> list[Example]:
-    """`count` examples from one stream, each kind drawn with `kind_weights`, segments drawn uniformly."""
+    """`count` examples from one stream, each kind drawn with `kind_weights`, segments drawn uniformly.
+
+    A `streaming_share` of the caption and Q&A clips end inside their segment (streaming_clip_indices) instead
+    of lying inside it: what a live stream shows around a boundary, where the ground truth is the segment of
+    the clip's last frame; segments shorter than a clip are otherwise only ever seen with repeated frames.
+    """
+    if not 0.0 <= streaming_share <= 1.0:
+        raise WorldDataError(f"streaming_share must be in [0, 1], got {streaming_share}")
     unknown = set(kind_weights) - set(EXAMPLE_KINDS)
     if unknown:
         raise WorldDataError(f"unknown example kinds {sorted(unknown)}; expected a subset of {EXAMPLE_KINDS}")
@@ -63,7 +78,10 @@ def examples_from_stream(
             distractors = tuple(text for text in item.candidates if text != item.action)
             examples.append(Example(clip, ACTION_QUERY, item.action, kind, negatives=distractors))
             continue
-        clip = stream.frames[sample_clip_indices(rng, segment.start_index, segment.end_index, frames_per_clip)]
+        # no draw at share 0, so streams drawn before the option existed draw the same examples
+        streaming = streaming_share > 0 and rng.random() < streaming_share
+        cut = streaming_clip_indices if streaming else sample_clip_indices
+        clip = stream.frames[cut(rng, segment.start_index, segment.end_index, frames_per_clip)]
         if kind != "qa" or not segment.qa_pairs:  # worlds without Q&A or action items fall back to captions
             caption = segment.captions[int(rng.integers(len(segment.captions)))]
             examples.append(Example(clip, CAPTION_QUERY, caption, "caption", negatives=segment.confusable_labels,
