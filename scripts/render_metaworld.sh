@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Renders the Meta-World data sets reproducibly (fixed seeds; byte-identical frames on EGL and OSMesa).
 #
-#   bash scripts/render_metaworld.sh            # both sets below
+#   bash scripts/render_metaworld.sh            # eval and train
 #   bash scripts/render_metaworld.sh eval       # held-out eval stream  -> data/metaworld/eval (committed, ~4 MB)
 #   bash scripts/render_metaworld.sh train      # training stream       -> data/metaworld-train/ (git-ignored)
 #   bash scripts/render_metaworld.sh train-large  # 196 training episodes (seed 0, ~5,300 frames, ~12 min)
 #                                               -> data/metaworld-train/train196 (the default model's data)
+#   bash scripts/render_metaworld.sh eval2      # a second held-out stream (seed 1000001, 28 episodes, ~2 min)
+#                                               -> data/metaworld-extra/eval2 (git-ignored): how far one bag's
+#                                               numbers carry over to another
 #   bash scripts/render_metaworld.sh val        # validation stream (training seed range, seed 1, 28 episodes, ~2 min)
 #                                               -> data/metaworld-train/val: for choosing between training runs, so
 #                                               the held-out eval bag is only ever reported, never chosen on
@@ -30,6 +33,10 @@ fi
 if [[ "$WHICH" == all || "$WHICH" == train ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 42 --name metaworld-train \
     --bag data/metaworld-train/train --npz data/metaworld-train/train.npz --overwrite
+fi
+if [[ "$WHICH" == eval2 ]]; then
+  "$PY" -m vljepa_ros.world.metaworld_render --seed "$((EVAL_SEED + 1))" --episodes 28 --name metaworld-eval2 \
+    --bag data/metaworld-extra/eval2 --overwrite
 fi
 if [[ "$WHICH" == val ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$VAL_SEED" --episodes 28 --name metaworld-val \
