@@ -106,14 +106,13 @@ stage 4 && "$PY" -m vljepa_ros.cli train "${COMMON[@]}" "${LATE[@]}" --steps "$(
 # (e) fine-tune with the caption examples' confusable labels as hard negatives, mostly on tabletop; then again,
 # gentler (stage 6); then on Meta-World clips that straddle boundaries as the live stream's do (stage 7)
 FINETUNE=(--batch-size 32 --threads 2 --warmup-steps "$(steps 100)" --checkpoint-every "$(steps 500)"
-          --data tabletop=0.85 "$MW_NPZ=0.15" --kind-weights caption=0.5,qa=0.15,action=0.35)
-stage 5 && "$PY" -m vljepa_ros.cli train --init "$BASE" --out "$STAGE5" "${FINETUNE[@]}" --seed 1 --lr 4e-4 \
-  --steps "$(steps 6000)"
-stage 6 && "$PY" -m vljepa_ros.cli train --init "$STAGE5" --out "$STAGE6" "${FINETUNE[@]}" --seed 2 --lr 2e-4 \
-  --steps "$(steps 5000)"
-stage 7 && "$PY" -m vljepa_ros.cli train --init "$STAGE6" --out "$OUT" --batch-size 32 --threads 2 \
-  --warmup-steps "$(steps 100)" --checkpoint-every "$(steps 500)" --data tabletop=0.7 "$MW_STREAMING_NPZ=0.3" \
-  --kind-weights caption=0.5,qa=0.15,action=0.35 --seed 3 --lr 2e-4 --steps "$(steps 4000)"
+          --kind-weights caption=0.5,qa=0.15,action=0.35)
+stage 5 && "$PY" -m vljepa_ros.cli train --init "$BASE" --out "$STAGE5" "${FINETUNE[@]}" \
+  --data tabletop=0.85 "$MW_NPZ=0.15" --seed 1 --lr 4e-4 --steps "$(steps 6000)"
+stage 6 && "$PY" -m vljepa_ros.cli train --init "$STAGE5" --out "$STAGE6" "${FINETUNE[@]}" \
+  --data tabletop=0.85 "$MW_NPZ=0.15" --seed 2 --lr 2e-4 --steps "$(steps 5000)"
+stage 7 && "$PY" -m vljepa_ros.cli train --init "$STAGE6" --out "$OUT" "${FINETUNE[@]}" \
+  --data tabletop=0.7 "$MW_STREAMING_NPZ=0.3" --seed 3 --lr 2e-4 --steps "$(steps 4000)"
 # (f) the generative decoder over banks/answers.txt (both worlds' texts)
 "$PY" -m vljepa_ros.cli train-decoder --model "$OUT" --steps "$(steps 1500)" --batch-size 64 --data tabletop \
   --predicted "$DECODER_PREDICTED" --threads 2 --seed 0
