@@ -85,12 +85,10 @@ fi
 mkdir -p "$WORK"
 "$PY" -m vljepa_ros.world.annotation_writer "$MW_BAG" "$ANNOTATIONS"
 # (c) training examples from the bag + annotation, through the user's door
-"$PY" -m vljepa_ros.cli make-data --from-bag "$MW_BAG" --labels "$ANNOTATIONS/$NAME.csv" \
-  --items "$ANNOTATIONS/${NAME}_items.yaml" --image-size 64 --frames-per-clip 8 --count "$MW_COUNT" --seed 0 \
-  --examples "$MW_NPZ"
-"$PY" -m vljepa_ros.cli make-data --from-bag "$MW_BAG" --labels "$ANNOTATIONS/$NAME.csv" \
-  --items "$ANNOTATIONS/${NAME}_items.yaml" --image-size 64 --frames-per-clip 8 --count "$MW_COUNT" --seed 0 \
-  --streaming-clips 0.5 --examples "$MW_STREAMING_NPZ"
+FROM_BAG=(--from-bag "$MW_BAG" --labels "$ANNOTATIONS/$NAME.csv" --items "$ANNOTATIONS/${NAME}_items.yaml"
+          --image-size 64 --frames-per-clip 8 --count "$MW_COUNT" --seed 0)
+"$PY" -m vljepa_ros.cli make-data "${FROM_BAG[@]}" --examples "$MW_NPZ"
+"$PY" -m vljepa_ros.cli make-data "${FROM_BAG[@]}" --streaming-clips 0.5 --examples "$MW_STREAMING_NPZ"
 
 # (d) the model, from scratch, on both worlds
 COMMON=(--preset small --batch-size 32 --out "$BASE" --threads 2 --seed 0 --lr 1e-3
