@@ -12,6 +12,9 @@
 #   bash scripts/render_metaworld.sh val        # validation stream (training seed range, seed 1, 28 episodes, ~2 min)
 #                                               -> data/metaworld-train/val: for choosing between training runs, so
 #                                               the held-out eval bag is only ever reported, never chosen on
+#   bash scripts/render_metaworld.sh val-more   # two more validation streams (seeds 2 and 3, ~2 min each)
+#                                               -> data/metaworld-train/val2, val3: how far one bag's numbers carry,
+#                                               measured without touching held-out data
 #
 # Creates .venv-metaworld first if needed. Rendering is software OpenGL on the CPU: ~7-8 frames/s on 2 shared cores.
 set -euo pipefail
@@ -41,6 +44,12 @@ fi
 if [[ "$WHICH" == val ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$VAL_SEED" --episodes 28 --name metaworld-val \
     --bag data/metaworld-train/val --overwrite
+fi
+if [[ "$WHICH" == val-more ]]; then
+  for seed in 2 3; do
+    "$PY" -m vljepa_ros.world.metaworld_render --seed "$seed" --episodes 28 --name "metaworld-val$seed" \
+      --bag "data/metaworld-train/val$seed" --overwrite
+  done
 fi
 if [[ "$WHICH" == train-large ]]; then
   "$PY" -m vljepa_ros.world.metaworld_render --seed "$TRAIN_SEED" --episodes 196 --name metaworld-train-196 \

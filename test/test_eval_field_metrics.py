@@ -1,6 +1,7 @@
 """The field's metrics against hand-computed values: MS-TCN's edit / F1@k / accuracy, GEBD boundary F1, CIDEr-D."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vljepa_ros.evaluation.captioning import StepCaptionScorer, caption_tokens, cider_d
@@ -118,3 +119,14 @@ def test_step_scorer_prefetch_scores_many_decodings_in_few_runs_and_exactly(monk
     for hypotheses in decodings:  # no further run, and each score is what a direct call gives
         assert scorer.score(hypotheses) == pytest.approx(cider_d(hypotheses[:5], references[:5])[0], rel=1e-12)
     assert len(runs) == 3
+
+
+def test_step_scores_are_each_text_shown_everywhere():
+    references = [REFERENCES[0]] * 3 + [REFERENCES[1]] * 2 + [[]]
+    scorer = StepCaptionScorer(references, [0, 0, 0, 1, 1, -1])
+    texts = ["lifting the red cube", "the blue ball rolls left", ""]
+    scores = scorer.step_scores(texts)
+    assert scores.shape == (6, 3) and np.isnan(scores[5]).all() and not np.isnan(scores[:5]).any()
+    for column, text in enumerate(texts):
+        assert scores[:5, column].mean() == pytest.approx(scorer.score([text] * 6), rel=1e-12)
+    assert (scores[:, 2][:5] == 0).all()  # showing nothing earns nothing

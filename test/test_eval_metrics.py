@@ -6,10 +6,11 @@ from stream_synthetic import piecewise_constant_stream
 from vljepa_ros.evaluation.metrics import (caption_accuracy, classification_accuracy, classification_chance,
                                            inverse_dynamics_accuracy, labels_per_step, text_to_clip_recall_at_1)
 from vljepa_ros.stream.shift_detector import DetectorSettings
-from vljepa_ros.evaluation.selective_decoding import (CurvePoint, decode_reduction,
-                                                      evaluate_plan, online_plan, selective_decoding_curve,
-                                                      stream_duration_s, uniform_plan, ward_plan,
-                                                      ward_segment_counts)
+from vljepa_ros.evaluation.selective_decoding import (CurvePoint, best_text_quality_by_segment_count,
+                                                      decode_reduction, evaluate_plan, label_match_scores,
+                                                      online_plan, selective_decoding_curve,
+                                                      spans_best_text_quality, stream_duration_s, uniform_plan,
+                                                      ward_plan, ward_segment_counts)
 
 LABELS = np.eye(5, 8, dtype=np.float32)  # 5 orthogonal label embeddings
 
@@ -98,6 +99,12 @@ def test_curve_on_a_perfect_stream_reports_a_reduction():
     ward_decodes = [point.decodes for point in curve["points"]["ward"]]
     assert ward_decodes == list(range(1, curve["baseline"].decodes + 1))
     assert curve["decode_reduction_ward"] == curve["baseline"].decodes / len(lengths)  # N = 8 is measured
+    # The ceiling reads the truth: the 8 true segments showing their own labels are perfect, and no fewer reach
+    # the baseline unless the baseline itself falls short of what fewer segments can do; it bounds every method.
+    ceiling = curve["ceiling"]
+    assert ceiling["decodes"] <= len(lengths) and ceiling["decode_reduction"] >= curve["decode_reduction_vs_uniform_1hz"]
+    ward_decodes = round(curve["baseline"].decodes / curve["decode_reduction_ward"])
+    assert ceiling["decodes"] <= ceiling["ward_segments_decodes"] <= ward_decodes
 
 
 def test_ward_segment_counts_cover_every_count_up_to_the_baseline():
@@ -105,3 +112,34 @@ def test_ward_segment_counts_cover_every_count_up_to_the_baseline():
     assert ward_segment_counts(3, 7) == [1, 2, 3]  # no more segments than steps
     assert ward_segment_counts(5, 0) == [1]
     assert ward_segment_counts(0, 7) == []
+
+
+def all_segmentations(steps: int, count: int):
+    """Every split of range(steps) into `count` contiguous non-empty segments."""
+    if count == 1:
+        yield [(0, steps)]
+        return
+    for first_end in range(1, steps - count + 2):
+        for rest in all_segmentations(steps - first_end, count - 1):
+            yield [(0, first_end)] + [(start + first_end, end + first_end) for start, end in rest]
+
+
+def test_best_text_quality_equals_brute_force_over_every_segmentation():
+    rng = np.random.default_rng(4)
+    scores = rng.random((8, 3))
+    scores[2] = np.nan  # an unlabelled step counts in no mean
+    qualities = best_text_quality_by_segment_count(scores, 8)
+    assert len(qualities) == 8
+    for count in range(1, 9):
+        brute = max(spans_best_text_quality(scores, spans) for spans in all_segmentations(8, count))
+        assert qualities[count - 1] == pytest.approx(brute, rel=1e-12)
+    assert np.all(np.diff(qualities) >= -1e-12)  # one more segment never hurts
+    assert best_text_quality_by_segment_count(scores, 20).shape == (8,)  # at most one segment per step
+
+
+def test_label_match_scores_give_the_true_segmentation_perfect_accuracy():
+    truth = np.array([0, 0, 1, 1, 1, -1, 2, 2])
+    scores = label_match_scores(truth, 4)
+    assert np.isnan(scores[5]).all() and scores[0].tolist() == [1, 0, 0, 0]
+    qualities = best_text_quality_by_segment_count(scores, 5)
+    assert qualities[2] == 1.0 and qualities[1] == pytest.approx(5 / 7)  # 3 segments are perfect; 2 miss one run

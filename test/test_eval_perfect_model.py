@@ -58,3 +58,7 @@ def test_a_perfect_model_scores_perfectly_and_adaptive_decoding_saves_decodes(tm
     assert report["decode_reduction_vs_uniform_1hz"] >= 0.9 * decoding["uniform_1hz_decodes"] / len(stream.segments)
     assert report["decode_reduction_vs_uniform_1hz"] == pytest.approx(
         max(decoding["decode_reduction_ward"] or 0, decoding["decode_reduction_online"] or 0))
+    # No decoder beats the ceiling, which reads the references; Ward's cuts with the best text sit in between.
+    ceiling = decoding["ceiling"]
+    assert ceiling["decode_reduction"] >= ceiling["ward_segments_decode_reduction"] >= decoding["decode_reduction_ward"]
+    assert ceiling["decode_reduction"] >= report["decode_reduction_vs_uniform_1hz"] and "definition" in ceiling

@@ -128,6 +128,9 @@ def format_summary(report: dict) -> str:
         value = report.get(key)
         return "n/a" if value is None else f"{value:.{digits}f}"
 
+    def times(value: float | None) -> str:
+        return "never" if value is None else f"{value:.2f}x"
+
     lines = [f"model {report['model_id']} ({report['backend']}, {report['device']}) on {report['stream']['name']}: "
              f"{report['clips']['count']} clips, {report['stream']['segments']} segments, "
              f"{report['stream']['action_items']} action items",
@@ -142,6 +145,10 @@ def format_summary(report: dict) -> str:
         lines.append(f"  decode reduction vs uniform 1 Hz  {number('decode_reduction_vs_uniform_1hz', 2)}x at equal "
                      f"CIDEr-D{where}; uniform 1 Hz CIDEr-D {number('uniform_1hz_cider_d')}, caption accuracy "
                      f"{number('uniform_1hz_caption_accuracy')}")
+        ceiling = decoding["ceiling"]
+        lines.append(f"    ceiling: {times(ceiling['decode_reduction'])} with the best text on any segments, "
+                     f"{times(ceiling['ward_segments_decode_reduction'])} on Ward's (what the stream and the cuts "
+                     f"allow)")
         lines.append(f"  segmentation ({report['segmentation_headline_from']}): boundary F1 +-1 s "
                      f"{number('boundary_f1_1s')}, +-2 s {number('boundary_f1_2s')}; F1@10/25/50 "
                      f"{number('f1_at_10', 1)}/{number('f1_at_25', 1)}/{number('f1_at_50', 1)}, edit "

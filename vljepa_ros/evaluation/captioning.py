@@ -98,6 +98,17 @@ class StepCaptionScorer:
             _, per_step = cider_d(hypotheses, self.references)
             self.cache.update({(self.keys[index], hypotheses[index]): per_step[index] for index in placed})
 
+    def step_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """(steps, texts): the CIDEr-D each text earns when shown at each step; NaN at unlabelled steps.
+
+        The mean of a column over the labelled steps is score() of that text shown everywhere.
+        """
+        self.prefetch([text] * len(self.references) for text in texts)
+        scores = np.full((len(self.references), len(texts)), np.nan)
+        for index in self.labelled:
+            scores[index] = [self.cache[(self.keys[index], text)] for text in texts]
+        return scores
+
     def score(self, hypotheses: Sequence[str]) -> float:
         """Mean CIDEr-D over the labelled steps (what coco-caption reports for the corpus); NaN if none."""
         if len(hypotheses) != len(self.references):

@@ -22,6 +22,12 @@ QUALITY_DEFINITION = (
     "CIDEr-D of the shown decoded text (retrieval decoding over the label bank) at every labelled clip time step "
     "against the reference captions of the ground-truth segment covering the clip's last frame, averaged over the "
     "steps; uniform shows the most recent decode, Ward and online show each segment's decode over that segment")
+CEILING_DEFINITION = (
+    "what the stream allows: decodes = the fewest contiguous segments whose CIDEr-D reaches uniform 1 Hz's when each "
+    "segment shows the one label-bank text that scores best on it (read from the references: no decoder does "
+    "better); ward_segments_decodes = the same over Ward's own segments (its cuts with the best text); "
+    "decode_reduction = uniform 1 Hz decodes / decodes. Actual < ward_segments: the segments' decoded text falls "
+    "short; ward_segments < decodes: the cuts do")
 REDUCTION_DEFINITION = ("decodes of uniform 1 Hz / decodes of the cheapest measured adaptive point (Ward or online) "
                         "whose CIDEr-D >= uniform 1 Hz CIDEr-D; null if none reaches it")
 
@@ -61,6 +67,7 @@ def decoding_section(curve: dict, true_labels: np.ndarray, scorer: StepCaptionSc
         "decode_reduction_at_equal_caption_accuracy": accuracy_reduction,
         "decode_reduction_ward": curve["decode_reduction_ward"],
         "decode_reduction_online": curve["decode_reduction_online"],
+        "ceiling": curve["ceiling"] | {"definition": CEILING_DEFINITION},
         "online_settings": online_settings,
         "points": {method: [p.to_dict() for p in points] for method, points in curve["points"].items()},
     }

@@ -17,6 +17,11 @@ at every labelled time step scored against the reference captions of the ground-
 covering that step's clip's last frame. Caption accuracy (the fraction of those steps whose shown
 text is that segment's label) is kept beside it; without references (unit tests on bare vectors)
 caption accuracy is the quality. Rate = decodes / stream duration.
+
+The ceiling says how much of a shortfall is the stream's and how much the model's: the fewest contiguous
+segments that reach uniform 1 Hz's quality when each shows the one bank text scoring best on it (dynamic
+programming over every segmentation), and the same over Ward's own segments. It reads the references, so
+no decoder can do better; a stream whose segments change faster than the baseline decodes allows little.
 """
 from __future__ import annotations
 
@@ -177,11 +182,63 @@ def decode_reduction(baseline: CurvePoint, adaptive: list[CurvePoint]) -> tuple[
     return baseline.decodes / best.decodes, best
 
 
+def label_match_scores(true_labels: np.ndarray, bank_size: int) -> np.ndarray:
+    """(steps, bank): caption accuracy per step and bank entry (1 for the step's label), NaN at unlabelled steps."""
+    true_labels = np.asarray(true_labels)
+    scores = (true_labels[:, None] == np.arange(bank_size)[None, :]).astype(np.float64)
+    scores[true_labels < 0] = np.nan
+    return scores
+
+
+def best_text_quality_by_segment_count(step_scores: np.ndarray, max_segments: int) -> np.ndarray:
+    """Quality at k = 1 .. max_segments (at most one per step) of the best display of k contiguous segments,
+    each showing the one text (column of step_scores) that scores best on it.
+
+    Dynamic programming without the N x N table: with P the prefix sums of the scores over steps, the best
+    total of k segments ending at step j is max_b (P[j, b] + max_{i < j} (best_{k-1}[i] - P[i, b])), and
+    the inner maximum is a running maximum over i.
+    """
+    labelled = ~np.isnan(step_scores).all(axis=1)
+    if not labelled.any() or step_scores.shape[1] == 0:
+        return np.zeros(0)
+    steps = len(step_scores)
+    prefix = np.vstack([np.zeros(step_scores.shape[1]), np.cumsum(np.nan_to_num(step_scores), axis=0)])
+    best = np.full(steps + 1, -np.inf)
+    best[0] = 0.0  # best total over steps [0, j) with the segments placed so far
+    qualities = []
+    for _ in range(min(max_segments, steps)):
+        running = np.maximum.accumulate(best[:, None] - prefix, axis=0)
+        best = np.concatenate([[-np.inf], np.max(prefix[1:] + running[:-1], axis=1)])
+        qualities.append(best[steps] / labelled.sum())
+    return np.array(qualities)
+
+
+def spans_best_text_quality(step_scores: np.ndarray, spans: list[tuple[int, int]]) -> float:
+    """Quality of these segments when each shows the one text that scores best on it."""
+    scores = np.nan_to_num(step_scores)
+    labelled = (~np.isnan(step_scores).all(axis=1)).sum()
+    return float(sum(scores[start:end].sum(axis=0).max() for start, end in spans) / labelled) if labelled else 0.0
+
+
+def decode_ceiling(step_scores: np.ndarray, baseline: CurvePoint, ward_plans: list[DecodePlan]) -> dict:
+    """The fewest decodes that can reach the baseline's quality: over any segmentation, and over Ward's."""
+    def reduction(decodes: int | None) -> float | None:
+        return baseline.decodes / decodes if decodes else None
+
+    reaching = np.flatnonzero(best_text_quality_by_segment_count(step_scores, baseline.decodes)
+                              >= baseline.quality - 1e-12)
+    decodes = int(reaching[0]) + 1 if reaching.size else None
+    ward_decodes = min((len(plan.spans) for plan in ward_plans
+                        if spans_best_text_quality(step_scores, plan.spans) >= baseline.quality - 1e-12), default=None)
+    return {"decodes": decodes, "decode_reduction": reduction(decodes),
+            "ward_segments_decodes": ward_decodes, "ward_segments_decode_reduction": reduction(ward_decodes)}
+
+
 def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray, last_stamps_ns: np.ndarray,
                              true_labels: np.ndarray, bank_embeddings: np.ndarray,
                              online_settings: DetectorSettings = DetectorSettings(),
                              caption_scorer: StepCaptionScorer | None = None, bank_texts: Sequence[str] = ()) -> dict:
-    """All curve points, the uniform-1 Hz baseline and the decode reductions (overall, Ward, online).
+    """All curve points, the uniform-1 Hz baseline, the decode reductions (overall, Ward, online) and their ceiling.
 
     With `caption_scorer` (references per step) and `bank_texts`, quality is CIDEr-D; else caption accuracy.
     """
@@ -210,6 +267,8 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
     reduction, best = decode_reduction(baseline, points["ward"] + points["online"])
     ward_reduction, _ = decode_reduction(baseline, points["ward"])
     online_reduction, _ = decode_reduction(baseline, points["online"])
+    step_scores = caption_scorer.step_scores(bank_texts) if caption_scorer is not None \
+        else label_match_scores(true_labels, len(bank_embeddings))
     return {
         "quality_metric": "cider_d" if caption_scorer is not None else "caption_accuracy",
         "duration_s": duration_s, "steps": int(len(embeddings)), "step_rate_hz": step_rate_hz,
@@ -217,4 +276,5 @@ def selective_decoding_curve(embeddings: np.ndarray, first_stamps_ns: np.ndarray
         "baseline": baseline, "best_adaptive": best,
         "decode_reduction_vs_uniform_1hz": reduction,
         "decode_reduction_ward": ward_reduction, "decode_reduction_online": online_reduction,
+        "ceiling": decode_ceiling(step_scores, baseline, plans["ward"]),
     }
