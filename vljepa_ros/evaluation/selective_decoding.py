@@ -217,7 +217,9 @@ def spans_best_text_quality(step_scores: np.ndarray, spans: list[tuple[int, int]
     """Quality of these segments when each shows the one text that scores best on it."""
     scores = np.nan_to_num(step_scores)
     labelled = (~np.isnan(step_scores).all(axis=1)).sum()
-    return float(sum(scores[start:end].sum(axis=0).max() for start, end in spans) / labelled) if labelled else 0.0
+    if not labelled or step_scores.shape[1] == 0:
+        return 0.0
+    return float(sum(scores[start:end].sum(axis=0).max() for start, end in spans) / labelled)
 
 
 def decode_ceiling(step_scores: np.ndarray, baseline: CurvePoint, ward_plans: list[DecodePlan]) -> dict:
