@@ -190,6 +190,20 @@ def label_match_scores(true_labels: np.ndarray, bank_size: int) -> np.ndarray:
     return scores
 
 
+def _prefix_sums(step_scores: np.ndarray) -> tuple[np.ndarray, int]:
+    """(P, labelled steps): P[j] = the scores of steps [0, j) summed per text (unlabelled steps count 0)."""
+    labelled = int((~np.isnan(step_scores).all(axis=1)).sum())
+    prefix = np.vstack([np.zeros(step_scores.shape[1]), np.cumsum(np.nan_to_num(step_scores), axis=0)])
+    return prefix, labelled
+
+
+def _spans_quality(prefix: np.ndarray, labelled: int, spans: list[tuple[int, int]]) -> float:
+    if not labelled or prefix.shape[1] == 0 or not spans:
+        return 0.0
+    starts, ends = np.array(spans).T
+    return float((prefix[ends] - prefix[starts]).max(axis=1).sum() / labelled)
+
+
 def best_text_quality_by_segment_count(step_scores: np.ndarray, max_segments: int) -> np.ndarray:
     """Quality at k = 1 .. max_segments (at most one per step) of the best display of k contiguous segments,
     each showing the one text (column of step_scores) that scores best on it.
@@ -198,28 +212,23 @@ def best_text_quality_by_segment_count(step_scores: np.ndarray, max_segments: in
     total of k segments ending at step j is max_b (P[j, b] + max_{i < j} (best_{k-1}[i] - P[i, b])), and
     the inner maximum is a running maximum over i.
     """
-    labelled = ~np.isnan(step_scores).all(axis=1)
-    if not labelled.any() or step_scores.shape[1] == 0:
+    prefix, labelled = _prefix_sums(step_scores)
+    if not labelled or step_scores.shape[1] == 0:
         return np.zeros(0)
     steps = len(step_scores)
-    prefix = np.vstack([np.zeros(step_scores.shape[1]), np.cumsum(np.nan_to_num(step_scores), axis=0)])
     best = np.full(steps + 1, -np.inf)
     best[0] = 0.0  # best total over steps [0, j) with the segments placed so far
     qualities = []
     for _ in range(min(max_segments, steps)):
         running = np.maximum.accumulate(best[:, None] - prefix, axis=0)
         best = np.concatenate([[-np.inf], np.max(prefix[1:] + running[:-1], axis=1)])
-        qualities.append(best[steps] / labelled.sum())
+        qualities.append(best[steps] / labelled)
     return np.array(qualities)
 
 
 def spans_best_text_quality(step_scores: np.ndarray, spans: list[tuple[int, int]]) -> float:
     """Quality of these segments when each shows the one text that scores best on it."""
-    scores = np.nan_to_num(step_scores)
-    labelled = (~np.isnan(step_scores).all(axis=1)).sum()
-    if not labelled or step_scores.shape[1] == 0:
-        return 0.0
-    return float(sum(scores[start:end].sum(axis=0).max() for start, end in spans) / labelled)
+    return _spans_quality(*_prefix_sums(step_scores), spans)
 
 
 def decode_ceiling(step_scores: np.ndarray, baseline: CurvePoint, ward_plans: list[DecodePlan]) -> dict:
@@ -230,8 +239,9 @@ def decode_ceiling(step_scores: np.ndarray, baseline: CurvePoint, ward_plans: li
     reaching = np.flatnonzero(best_text_quality_by_segment_count(step_scores, baseline.decodes)
                               >= baseline.quality - 1e-12)
     decodes = int(reaching[0]) + 1 if reaching.size else None
+    prefix, labelled = _prefix_sums(step_scores)  # once for every Ward plan
     ward_decodes = min((len(plan.spans) for plan in ward_plans
-                        if spans_best_text_quality(step_scores, plan.spans) >= baseline.quality - 1e-12), default=None)
+                        if _spans_quality(prefix, labelled, plan.spans) >= baseline.quality - 1e-12), default=None)
     return {"decodes": decodes, "decode_reduction": reduction(decodes),
             "ward_segments_decodes": ward_decodes, "ward_segments_decode_reduction": reduction(ward_decodes)}
 
