@@ -14,7 +14,8 @@ import pytest
 from model_fixtures import CAPTIONS, LABELS, QUERIES, tiny_model_dir  # noqa: F401
 from vljepa_ros.errors import ImageConversionError
 from vljepa_ros.runtime import create_engine
-from vljepa_ros.runtime.onnx_export import (CLIP_INPUT_NAMES, OUTPUT_NAME, TEXT_INPUT_NAMES, clip_graph_name,
+from vljepa_ros.runtime.onnx_export import (CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES, TEXT_INPUT_NAMES, TEXT_OUTPUT_NAMES,
+                                            clip_graph_name,
                                             find_export, read_onnx_metadata, text_graph_name)
 
 EXPORT_QUERY_TOKENS = 12
@@ -67,6 +68,18 @@ def test_clip_parity_torch_vs_onnxruntime(torch_engine, ort_engine, record_prope
         print(f"clip parity {query!r}: min cosine {cosine:.8f}, max |diff| {max_abs:.3e}")
         assert cosine >= PARITY_COSINE
         assert max_abs < 1e-3
+
+
+def test_visual_statistics_parity_torch_vs_onnxruntime(torch_engine, ort_engine) -> None:
+    """The familiarity score's input comes out of every backend's clip graph, the same in each."""
+    clips = random_clips(3, torch_engine.frames_per_clip, seed=7)
+    reference = torch_engine.encode_clips_with_statistics(clips, QUERIES[0])
+    candidate = ort_engine.encode_clips_with_statistics(clips, QUERIES[0])
+    width = torch_engine.config.x_encoder["hidden_size"]
+    assert reference[1].shape == candidate[1].shape == (3, 2 * width)
+    np.testing.assert_allclose(candidate[0], reference[0], atol=1e-4)
+    np.testing.assert_allclose(candidate[1], reference[1], rtol=1e-3, atol=1e-4)
+    assert (reference[1][:, width:] > 0).all()  # the second half is a spread: positive for non-constant tokens
 
 
 def test_text_parity_torch_vs_onnxruntime(torch_engine, ort_engine, record_property) -> None:
@@ -141,7 +154,8 @@ def test_export_metadata_and_stable_names(export_dir: Path, torch_engine) -> Non
     import onnx
 
     clip_path, text_path = export_dir / clip_graph_name(EXPORT_QUERY_TOKENS), export_dir / text_graph_name(8)
-    for path, graph, inputs in ((clip_path, "clip", CLIP_INPUT_NAMES), (text_path, "text", TEXT_INPUT_NAMES)):
+    for path, graph, inputs, outputs in ((clip_path, "clip", CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES),
+                                         (text_path, "text", TEXT_INPUT_NAMES, TEXT_OUTPUT_NAMES)):
         meta = read_onnx_metadata(path)
         assert meta["model_id"] == torch_engine.model_id
         assert meta["preset"] == "tiny" and meta["graph"] == graph
@@ -149,7 +163,7 @@ def test_export_metadata_and_stable_names(export_dir: Path, torch_engine) -> Non
         assert meta["dimension"] == "16" and meta["frames_per_clip"] == "4" and meta["image_size"] == "32"
         proto = onnx.load(str(path), load_external_data=False)
         assert tuple(i.name for i in proto.graph.input) == inputs
-        assert tuple(o.name for o in proto.graph.output) == (OUTPUT_NAME,)
+        assert tuple(o.name for o in proto.graph.output) == outputs
     clip_inputs = {i.name: i for i in onnx.load(str(clip_path), load_external_data=False).graph.input}
     query_dims = [d.dim_value for d in clip_inputs["query_ids"].type.tensor_type.shape.dim]
     assert query_dims[1] == EXPORT_QUERY_TOKENS  # query length fixed per export; batch stays dynamic

@@ -19,7 +19,7 @@ from torch import nn
 from .config import VLJepaConfig
 from .predictor import Predictor
 from .tokenizer import FixedLengthTokenizer
-from .x_encoder import XEncoder, prepare_clips
+from .x_encoder import XEncoder, prepare_clips, visual_statistics
 from .y_encoder import YEncoder
 
 
@@ -57,6 +57,15 @@ class VLJepa(nn.Module):
         """(B, T, 3, S, S) float pixels + (B, Lq) query -> (B, D) unit predicted embeddings."""
         visual_tokens = self.x_encoder(pixel_values.to(self.dtype))
         return F.normalize(self.predictor(visual_tokens, query_ids, query_mask).float(), dim=-1)
+
+    def encode_clip_with_statistics(
+        self, pixel_values: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """encode_clip plus the clip's visual statistics (B, 2 x encoder width): what inference engines run,
+        so familiarity (stream/familiarity.py) costs no second pass."""
+        visual_tokens = self.x_encoder(pixel_values.to(self.dtype))
+        embedding = F.normalize(self.predictor(visual_tokens, query_ids, query_mask).float(), dim=-1)
+        return embedding, visual_statistics(visual_tokens)
 
     def encode_text(self, text_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """(B, Lt) text tokens -> (B, D) unit target embeddings."""

@@ -87,6 +87,18 @@ def prepare_clips(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray], conf
     return preprocess_frames(torch.stack(clips), config)
 
 
+def visual_statistics(visual_tokens: torch.Tensor) -> torch.Tensor:
+    """(B, N, H) visual tokens -> (B, 2H) float32: their mean and standard deviation over space and time.
+
+    The clip's appearance as the frozen encoder sees it, before the predictor maps it into the shared
+    space; the familiarity score (stream/familiarity.py) measures how far it lies from the training data.
+    """
+    tokens = visual_tokens.float()
+    mean = tokens.mean(dim=1)
+    spread = (tokens - mean.unsqueeze(1)).square().mean(dim=1).sqrt()
+    return torch.cat([mean, spread], dim=-1)
+
+
 class XEncoder(nn.Module):
     """Video clip (B, T, 3, S, S) -> visual tokens (B, (T / tubelet) * (S / patch)^2, hidden)."""
 

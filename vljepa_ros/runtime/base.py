@@ -1,6 +1,7 @@
 """The one interface every inference backend implements.
 
-An engine turns camera frames + a text query into a unit embedding (the X-encoder + predictor path)
+An engine turns camera frames + a text query into a unit embedding (the X-encoder + predictor path),
+with the clip's visual statistics for the familiarity score (stream/familiarity.py) from the same pass,
 and texts into unit embeddings (the Y-encoder path). Preprocessing and tokenisation live here, once,
 so every backend sees bit-identical inputs: the pixels come from the training preprocessing
 (`vljepa_ros.model.x_encoder.prepare_clips`) and the query ids from the model's own tokenizer.
@@ -48,6 +49,7 @@ class InferenceEngine(ABC):
         self.dimension: int = int(assets.config.shared_dim)
         self.frames_per_clip: int = int(assets.config.frames_per_clip)
         self.image_size: int = int(assets.config.image_size)
+        self.statistics_dimension: int = 2 * int(assets.config.x_encoder["hidden_size"])
         # The paper pads queries to a fixed length; exported graphs bake that length in.
         self.query_tokens: int = int(query_tokens or assets.config.query_max_tokens)
         self.text_tokens: int = int(assets.config.text_max_tokens)
@@ -66,6 +68,10 @@ class InferenceEngine(ABC):
 
     def encode_clips(self, frames: np.ndarray, query: str | list[str]) -> np.ndarray:
         """frames: uint8 (B, T, H, W, 3) RGB; query: one string for all clips or one per clip. Returns (B, D)."""
+        return self.encode_clips_with_statistics(frames, query)[0]
+
+    def encode_clips_with_statistics(self, frames: np.ndarray, query: str | list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """encode_clips plus each clip's visual statistics (B, 2 x X-encoder width) float32, from the same pass."""
         frames = self._check_frames(np.asarray(frames))
         batch = frames.shape[0]
         queries = [query] * batch if isinstance(query, str) else list(query)
@@ -73,8 +79,12 @@ class InferenceEngine(ABC):
             raise ValueError(f"got {batch} clips but {len(queries)} queries")
         pixel_values = self.preprocess(frames)
         query_ids, query_mask = self.tokenize_queries(queries)
-        embeddings = self._run_clips(pixel_values, query_ids, query_mask)
-        return self._check_output(embeddings, batch, "clip")
+        embeddings, statistics = self._run_clips(pixel_values, query_ids, query_mask)
+        statistics = np.asarray(statistics, dtype=np.float32)
+        if statistics.shape != (batch, self.statistics_dimension):
+            raise InvalidEmbeddingError(f"{self.backend} visual statistics have shape {statistics.shape}, expected "
+                                        f"({batch}, {self.statistics_dimension})")
+        return self._check_output(embeddings, batch, "clip"), statistics
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """texts: N strings; returns (N, D) float32 unit embeddings from the Y-encoder."""
@@ -146,8 +156,10 @@ class InferenceEngine(ABC):
 
     # ------------------------------------------------------- backend-specific part
     @abstractmethod
-    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
-        """float32 CPU tensor (B,T,3,S,S), int64 (B,Lq), int64 (B,Lq) -> float32 (B, D) unit embeddings."""
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray,
+                   query_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 CPU tensor (B,T,3,S,S), int64 (B,Lq), int64 (B,Lq) -> float32 (B, D) unit embeddings and
+        float32 (B, 2 x X-encoder width) visual statistics (model.x_encoder.visual_statistics)."""
 
     @abstractmethod
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:

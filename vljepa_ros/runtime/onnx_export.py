@@ -3,7 +3,8 @@
 Two graphs, both ending in the L2-normalised embedding so every backend returns the same thing:
 
 * clip graph (X-encoder + predictor): pixel_values float32 (B, T, 3, S, S), query_ids int64 (B, Lq),
-  query_mask int64 (B, Lq) -> unit_embedding float32 (B, D). Lq is fixed per export: the paper pads queries
+  query_mask int64 (B, Lq) -> unit_embedding float32 (B, D) and visual_statistics float32 (B, 2 x encoder
+  width), the input of the familiarity score. Lq is fixed per export: the paper pads queries
   to a fixed length, and a fixed shape is what TensorRT optimises best. B is dynamic.
 * text graph (Y-encoder): text_ids int64 (N, Lt), text_mask int64 (N, Lt) -> unit_embedding float32 (N, D).
 
@@ -28,9 +29,12 @@ CLIP_INPUT_NAMES = ("pixel_values", "query_ids", "query_mask")
 TEXT_INPUT_NAMES = ("text_ids", "text_mask")
 # Not "embedding": torch.export names aten.embedding nodes that way and ONNX would see a duplicate.
 OUTPUT_NAME = "unit_embedding"
+STATISTICS_NAME = "visual_statistics"
+CLIP_OUTPUT_NAMES = (OUTPUT_NAME, STATISTICS_NAME)
+TEXT_OUTPUT_NAMES = (OUTPUT_NAME,)
 METADATA_PREFIX = "vljepa_ros."
 # Format version of the exported graphs: bump when names/semantics change so old caches re-export.
-EXPORT_FORMAT = "1"
+EXPORT_FORMAT = "2"  # 2: the clip graph also outputs visual_statistics
 # Above this many parameters the weights go to an external-data file (protobuf's 2 GB limit).
 EXTERNAL_DATA_MIN_PARAMS = 200_000_000
 
@@ -72,8 +76,9 @@ def _clip_module(model: Any) -> Any:
             super().__init__()
             self.vljepa = vljepa
 
-        def forward(self, pixel_values: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-            return self.vljepa.encode_clip(pixel_values, query_ids, query_mask)
+        def forward(self, pixel_values: torch.Tensor, query_ids: torch.Tensor,
+                    query_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.vljepa.encode_clip_with_statistics(pixel_values, query_ids, query_mask)
 
     return ClipGraph(model).eval()
 
@@ -140,8 +145,8 @@ def _example_inputs(model: Any, batch: int, query_tokens: int) -> tuple[tuple, t
     return (pixel_values, query_ids, query_mask), (text_ids, text_mask)
 
 
-def _export_graph(module: Any, args: tuple, input_names: tuple[str, ...], path: Path, metadata: dict[str, str],
-                  large: bool) -> None:
+def _export_graph(module: Any, args: tuple, input_names: tuple[str, ...], output_names: tuple[str, ...], path: Path,
+                  metadata: dict[str, str], large: bool) -> None:
     """Export one graph into `path` atomically: build in a temporary folder beside it, then move in."""
     import torch
 
@@ -152,7 +157,7 @@ def _export_graph(module: Any, args: tuple, input_names: tuple[str, ...], path: 
     try:
         with torch.inference_mode(False), torch.no_grad():
             program = torch.onnx.export(module, args, dynamo=True, input_names=list(input_names),
-                                        output_names=[OUTPUT_NAME], dynamic_shapes=dynamic_shapes,
+                                        output_names=list(output_names), dynamic_shapes=dynamic_shapes,
                                         external_data=large, optimize=True, verbose=False)
         for key, value in metadata.items():
             program.model.metadata_props[METADATA_PREFIX + key] = value
@@ -187,14 +192,14 @@ def export_onnx(model: Any, out_dir: Path, model_id: str | None = None, query_to
     model = model.to("cpu").float().eval()
     large = sum(p.numel() for p in model.parameters()) >= EXTERNAL_DATA_MIN_PARAMS
     clip_args, text_args = _example_inputs(model, batch=2, query_tokens=query_tokens)
-    for path, module, args, names, meta in (
-            (clip_path, _clip_module(model), clip_args, CLIP_INPUT_NAMES, clip_meta),
-            (text_path, _text_module(model), text_args, TEXT_INPUT_NAMES, text_meta)):
+    for path, module, args, names, outputs, meta in (
+            (clip_path, _clip_module(model), clip_args, CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES, clip_meta),
+            (text_path, _text_module(model), text_args, TEXT_INPUT_NAMES, TEXT_OUTPUT_NAMES, text_meta)):
         if not force and _is_current(path, meta):
             LOGGER.info("reusing %s", path)
             continue
         LOGGER.info("exporting %s", path)
-        _export_graph(module, args, names, path, meta, large)
+        _export_graph(module, args, names, outputs, path, meta, large)
     return OnnxExport(clip_path=clip_path, text_path=text_path, metadata=clip_meta)
 
 

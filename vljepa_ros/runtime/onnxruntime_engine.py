@@ -10,7 +10,8 @@ import numpy as np
 
 from vljepa_ros.errors import BackendUnavailableError
 from vljepa_ros.runtime.base import InferenceEngine, ModelAssets
-from vljepa_ros.runtime.onnx_export import CLIP_INPUT_NAMES, OUTPUT_NAME, TEXT_INPUT_NAMES, OnnxExport
+from vljepa_ros.runtime.onnx_export import (CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES, OUTPUT_NAME, TEXT_INPUT_NAMES,
+                                            TEXT_OUTPUT_NAMES, OnnxExport)
 
 if TYPE_CHECKING:
     import torch
@@ -79,25 +80,27 @@ class OnnxRuntimeEngine(InferenceEngine):
         self.clip_session = ort.InferenceSession(str(export.clip_path), options, providers=providers)
         self.text_session = ort.InferenceSession(str(export.text_path), options, providers=providers)
         self.providers = self.clip_session.get_providers()
-        _check_names(self.clip_session, CLIP_INPUT_NAMES, export.clip_path)
-        _check_names(self.text_session, TEXT_INPUT_NAMES, export.text_path)
+        _check_names(self.clip_session, CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES, export.clip_path)
+        _check_names(self.text_session, TEXT_INPUT_NAMES, TEXT_OUTPUT_NAMES, export.text_path)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "providers": self.providers, "threads": self.threads}
 
-    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray,
+                   query_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feeds = dict(zip(CLIP_INPUT_NAMES, (pixel_values.numpy(), query_ids, query_mask)))
-        return self.clip_session.run([OUTPUT_NAME], feeds)[0]
+        embeddings, statistics = self.clip_session.run(list(CLIP_OUTPUT_NAMES), feeds)
+        return embeddings, statistics
 
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:
         feeds = dict(zip(TEXT_INPUT_NAMES, (text_ids, text_mask)))
         return self.text_session.run([OUTPUT_NAME], feeds)[0]
 
 
-def _check_names(session: Any, expected: tuple[str, ...], path: Path) -> None:
+def _check_names(session: Any, expected: tuple[str, ...], expected_outputs: tuple[str, ...], path: Path) -> None:
     """Binding-name mismatches are a classic deployment bug: fail at load time, naming the file."""
     inputs = tuple(i.name for i in session.get_inputs())
     outputs = tuple(o.name for o in session.get_outputs())
-    if inputs != expected or outputs != (OUTPUT_NAME,):
-        raise ValueError(f"{path} has inputs {inputs} / outputs {outputs}; expected {expected} / ({OUTPUT_NAME!r},). "
+    if inputs != expected or outputs != expected_outputs:
+        raise ValueError(f"{path} has inputs {inputs} / outputs {outputs}; expected {expected} / {expected_outputs}. "
                          "Re-export it with `vljepa-ros export`.")

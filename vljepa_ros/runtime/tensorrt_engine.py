@@ -19,7 +19,8 @@ import numpy as np
 from vljepa_ros.errors import BackendUnavailableError, CheckpointError
 from vljepa_ros.runtime.base import InferenceEngine, ModelAssets
 from vljepa_ros.runtime.engine_cache import EngineCacheKey, load_or_build_engine, sha256_of_files
-from vljepa_ros.runtime.onnx_export import CLIP_INPUT_NAMES, OUTPUT_NAME, TEXT_INPUT_NAMES, OnnxExport, onnx_files
+from vljepa_ros.runtime.onnx_export import (CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES, TEXT_INPUT_NAMES, TEXT_OUTPUT_NAMES,
+                                            OnnxExport, onnx_files)
 
 if TYPE_CHECKING:
     import torch
@@ -124,7 +125,7 @@ class _TrtGraph:
     """One deserialized engine + execution context, run at its fixed batch on a torch CUDA stream."""
 
     def __init__(self, trt: Any, engine_bytes: bytes, engine_path: Path, input_names: tuple[str, ...],
-                 input_shapes: dict[str, list[int]]) -> None:
+                 output_names: tuple[str, ...], input_shapes: dict[str, list[int]]) -> None:
         import torch
 
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
@@ -133,9 +134,9 @@ class _TrtGraph:
             raise CheckpointError(f"TensorRT could not deserialize {engine_path} (built by another TensorRT version "
                                   "or corrupt); delete it or run `vljepa-ros export --tensorrt --force-rebuild`")
         names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
-        if names != set(input_names) | {OUTPUT_NAME}:
+        if names != set(input_names) | set(output_names):
             raise CheckpointError(f"{engine_path} has tensors {sorted(names)}, expected {sorted(input_names)} + "
-                                  f"{OUTPUT_NAME!r}; rebuild it from a current export")
+                                  f"{sorted(output_names)}; rebuild it from a current export")
         self.context = self.engine.create_execution_context()
         self.input_names, self.input_shapes = input_names, input_shapes
         self.batch = input_shapes[input_names[0]][0]
@@ -144,15 +145,16 @@ class _TrtGraph:
         # Bind in the dtypes the engine chose (older TensorRT turns int64 ids into int32).
         self.dtypes = {name: _torch_dtype(trt, self.engine.get_tensor_dtype(name)) for name in names}
         self.stream = torch.cuda.Stream()
-        self.output = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), dtype=self.dtypes[OUTPUT_NAME],
-                                  device="cuda")
-        self.context.set_tensor_address(OUTPUT_NAME, self.output.data_ptr())
+        self.outputs = {name: torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=self.dtypes[name],
+                                          device="cuda") for name in output_names}
+        for name, tensor in self.outputs.items():
+            self.context.set_tensor_address(name, tensor.data_ptr())
 
-    def run(self, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+    def run(self, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
         """Run any batch size in chunks of the engine's fixed batch (the last chunk is padded by repetition)."""
         import torch
 
-        total, results = arrays[0].shape[0], []
+        total, results = arrays[0].shape[0], {name: [] for name in self.outputs}
         for start in range(0, total, self.batch):
             chunk = [a[start:start + self.batch] for a in arrays]
             count = chunk[0].shape[0]
@@ -165,9 +167,10 @@ class _TrtGraph:
                     self.context.set_tensor_address(name, tensor.data_ptr())
                 if not self.context.execute_async_v3(self.stream.cuda_stream):
                     raise RuntimeError("TensorRT execute_async_v3 failed")
-                results.append(self.output[:count].float().cpu().numpy())
+                for name, tensor in self.outputs.items():
+                    results[name].append(tensor[:count].float().cpu().numpy())
             self.stream.synchronize()
-        return np.concatenate(results)
+        return tuple(np.concatenate(parts) for parts in results.values())
 
 
 def _torch_dtype(trt: Any, data_type: Any) -> Any:
@@ -202,16 +205,18 @@ class TensorRTEngine(InferenceEngine):
         text_engine_path, text_bytes = prepare_engine(export.text_path, text_shapes, precision, workspace_gb,
                                                       force_rebuild)
         self.engine_paths = (clip_engine_path, text_engine_path)
-        self.clip_graph = _TrtGraph(trt, clip_bytes, clip_engine_path, CLIP_INPUT_NAMES, clip_shapes)
-        self.text_graph = _TrtGraph(trt, text_bytes, text_engine_path, TEXT_INPUT_NAMES, text_shapes)
+        self.clip_graph = _TrtGraph(trt, clip_bytes, clip_engine_path, CLIP_INPUT_NAMES, CLIP_OUTPUT_NAMES, clip_shapes)
+        self.text_graph = _TrtGraph(trt, text_bytes, text_engine_path, TEXT_INPUT_NAMES, TEXT_OUTPUT_NAMES, text_shapes)
         self.tensorrt_version = trt.__version__
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "tensorrt_version": self.tensorrt_version,
                 "engines": [str(p) for p in self.engine_paths]}
 
-    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
-        return self.clip_graph.run((pixel_values.numpy(), query_ids, query_mask))
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray,
+                   query_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        embeddings, statistics = self.clip_graph.run((pixel_values.numpy(), query_ids, query_mask))
+        return embeddings, statistics
 
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:
-        return self.text_graph.run((text_ids, text_mask))
+        return self.text_graph.run((text_ids, text_mask))[0]

@@ -66,12 +66,12 @@ class TorchEngine(InferenceEngine):
         # Whole-model cast (not autocast): halves memory traffic, and the model ends in an L2 norm we
         # compute in fp32 below. The graph is identical to fp32, just in a narrower type.
         self.model = model.to(device=device, dtype=self.dtype).eval()
-        self._encode_clip = self.model.encode_clip
+        self._encode_clip = self.model.encode_clip_with_statistics
         self._encode_text = self.model.encode_text
         if compile or cuda_graphs:
             # "reduce-overhead" captures CUDA graphs (kernel launch cost dominates small batches on GPU).
             mode = "reduce-overhead" if (cuda_graphs and device.startswith("cuda")) else "default"
-            self._encode_clip = torch.compile(self.model.encode_clip, mode=mode, dynamic=False)
+            self._encode_clip = torch.compile(self.model.encode_clip_with_statistics, mode=mode, dynamic=False)
             self.compiled = mode
         else:
             self.compiled = "no"
@@ -79,15 +79,16 @@ class TorchEngine(InferenceEngine):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "compiled": self.compiled}
 
-    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray, query_mask: np.ndarray) -> np.ndarray:
+    def _run_clips(self, pixel_values: torch.Tensor, query_ids: np.ndarray,
+                   query_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with torch.inference_mode():
             pixels = pixel_values.to(self.device, self.dtype, non_blocking=True)
             ids = torch.from_numpy(query_ids).to(self.device)
             mask = torch.from_numpy(query_mask).to(self.device)
-            embedding = self._encode_clip(pixels, ids, mask)
-            return _unit_float32(embedding)
+            embedding, statistics = self._encode_clip(pixels, ids, mask)
+            return _unit_float32(embedding), statistics.float().cpu().numpy()
 
     def _run_texts(self, text_ids: np.ndarray, text_mask: np.ndarray) -> np.ndarray:
         import torch
