@@ -4,6 +4,7 @@
     vljepa-ros eval --bag data/demo_tabletop --json out/demo_eval.json --plots-dir out/plots
     vljepa-ros eval --bag my_bag --labels my_bag.csv --items my_bag_items.yaml --json out/my_eval.json
     vljepa-ros eval --bags data/bags/ --workers 4 --json out/fleet_eval.json --no-plots
+    vljepa-ros eval --bag data/demo_tabletop --ood-video vtest.avi --ood-bag data/ood/noise --json out/ood.json
 
 Metrics: zero-shot classification over the stream's label bank, text->clip retrieval R@1,
 inverse-dynamics accuracy (4 candidates), the selective-decoding curve (CIDEr-D, and caption accuracy,
@@ -11,6 +12,12 @@ vs decodes per second for uniform, Ward and online decoding) with the decode red
 CIDEr-D, and segmentation metrics (boundary F1 at +-1/2 s, F1@{10,25,50}, edit, frame accuracy).
 Ground truth: --labels (the annotation CSV of vljepa_ros/world/annotations.py) or the bag's
 groundtruth.json. Definitions: vljepa_ros/evaluation/run.py, selective_decoding.py, decoding_report.py.
+
+Familiarity (--ood-bag/--ood-video, needs the model's familiarity.safetensors from `vljepa-ros calibrate`):
+AUROC and FPR at 95% TPR of the familiarity between the evaluated stream (in distribution) and each
+out-of-distribution stream, the false-alarm rate at the model's threshold, the share of each OOD stream
+flagged, and the risk-coverage curve and calibration error (ECE) of the label confidence
+(vljepa_ros/evaluation/familiarity_report.py, familiarity_metrics.py).
 """
 from __future__ import annotations
 
@@ -67,6 +74,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         option = "--" + name.replace("_", "-")
         extra = " (included in the sweep)" if name == "shift_threshold" else ""
         online.add_argument(option, type=type(value), default=value, help=f"(default: {value:g}){extra}")
+    familiarity = parser.add_argument_group("familiarity (out-of-distribution streams vs the evaluated one)")
+    familiarity.add_argument("--ood-bag", type=Path, nargs="+", default=None, metavar="BAG",
+                             help="rosbag2 directories of out-of-distribution frames (their only image topic)")
+    familiarity.add_argument("--ood-video", type=Path, nargs="+", default=None, metavar="VIDEO",
+                             help="video files as out-of-distribution streams (resampled to --ood-video-fps)")
+    familiarity.add_argument("--ood-video-fps", type=float, default=10.0,
+                             help="frame rate the --ood-video files are resampled to (default: 10)")
     output = parser.add_argument_group("output")
     output.add_argument("--json", type=Path, default=None, help="write all metrics to this JSON file")
     output.add_argument("--plots-dir", type=Path, default=None,
@@ -110,17 +124,43 @@ def run(args: argparse.Namespace) -> int:
         sample_period_s=args.sample_period_s,
         online=DetectorSettings(**{field.name: getattr(args, field.name) for field in fields(DetectorSettings)}),
         batch_size=args.batch_size, plots_dir=plots_dir, progress=True)
+    with_familiarity = bool(args.ood_bag or args.ood_video)
     if args.bags:
+        if with_familiarity:
+            raise SystemExit("--ood-bag/--ood-video compare one evaluated stream with OOD data; not with --bags")
         from vljepa_ros.evaluation.multi_bag import run_bags_command
         return run_bags_command(args, model_dir, options)
     stream, data_source = load_stream(args)
+    if with_familiarity:  # read before the long run, so a missing file or bad path fails at once
+        from vljepa_ros.evaluation.familiarity_report import load_ood_streams
+        from vljepa_ros.stream.familiarity import FamiliarityModel
+
+        familiarity_model = FamiliarityModel.load(model_dir)  # its error names `vljepa-ros calibrate`
+        ood_streams = load_ood_streams(args.ood_bag, args.ood_video, args.ood_video_fps)
     engine = create_engine(model_dir, backend=args.backend, device=args.device, precision=args.precision,
                            cache_dir=args.cache_dir)
     report = run_eval(engine, stream, options, data_source=data_source, model_dir=str(model_dir))
+    if with_familiarity:
+        add_familiarity(report, engine, familiarity_model, stream, ood_streams, options)
     print(format_summary(report))
     if args.json:
         print(f"wrote {write_json(report, args.json)}")
     return 0
+
+
+def add_familiarity(report: dict, engine, familiarity_model, stream, ood_streams, options) -> None:
+    """The report's `familiarity` section (and its plot beside the others)."""
+    from vljepa_ros.evaluation.familiarity_report import familiarity_report
+    from vljepa_ros.evaluation.run import json_ready
+
+    plot_path = None
+    if options.plots_dir is not None:
+        Path(options.plots_dir).mkdir(parents=True, exist_ok=True)
+        plot_path = Path(options.plots_dir) / "familiarity.png"
+    section = json_ready(familiarity_report(engine, familiarity_model, stream, ood_streams, options, plot_path))
+    report["familiarity"] = section
+    if "plot" in section:
+        report.setdefault("plots", {})["familiarity"] = section["plot"]
 
 
 def format_summary(report: dict) -> str:
@@ -156,6 +196,10 @@ def format_summary(report: dict) -> str:
         if not decoding["uniform_1hz_beats_constant_label"]:
             lines.append("    (uniform 1 Hz is no better than always showing the most frequent label "
                          f"({decoding['constant_label_quality']:.3f}): the reduction is not meaningful)")
+    if report.get("familiarity"):
+        from vljepa_ros.evaluation.familiarity_report import format_familiarity_summary
+
+        lines.append(format_familiarity_summary(report["familiarity"]))
     for name, path in report.get("plots", {}).items():
         lines.append(f"  plot {name}: {path}")
     return "\n".join(lines)

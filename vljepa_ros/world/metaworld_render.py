@@ -110,7 +110,8 @@ class MetaWorldRenderer:
     """Renders episodes of Meta-World tasks with their scripted experts (each episode opens and closes its own
     simulator and GL context, so nothing leaks between episodes)."""
 
-    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE):
+    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, camera: tuple[float, float, float] | None = None):
+        """camera: (azimuth deg, elevation deg, distance m) of the free camera; None: the training camera."""
         backend = choose_gl_backend()
         os.environ["MUJOCO_GL"] = backend
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)
@@ -120,6 +121,7 @@ class MetaWorldRenderer:
 
         self.gl_backend = backend
         self.image_size = image_size
+        self.camera = camera or (CAMERA_AZIMUTH_DEG, CAMERA_ELEVATION_DEG, CAMERA_DISTANCE_M)
         self._mujoco = mujoco
         self._env_classes = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
         self._policies = ENV_POLICY_MAP
@@ -129,9 +131,7 @@ class MetaWorldRenderer:
         camera = self._mujoco.MjvCamera()
         camera.type = self._mujoco.mjtCamera.mjCAMERA_FREE
         camera.lookat[:] = CAMERA_LOOKAT
-        camera.azimuth = CAMERA_AZIMUTH_DEG
-        camera.elevation = CAMERA_ELEVATION_DEG
-        camera.distance = CAMERA_DISTANCE_M
+        camera.azimuth, camera.elevation, camera.distance = self.camera
         return camera
 
     def render_episode(self, env_name: str, seed: int) -> EpisodeRender | None:
@@ -320,15 +320,17 @@ def build_stream(name: str, seed: int, episodes: list[EpisodeRender], task_names
 
 
 def render_stream(seed: int, episode_count: int, task_names: list[str] | None = None,
-                  image_size: int = DEFAULT_IMAGE_SIZE, name: str | None = None, progress: bool = True) -> WorldStream:
-    """Render `episode_count` expert episodes of `task_names` (default: all TASKS) into one 10 Hz WorldStream."""
+                  image_size: int = DEFAULT_IMAGE_SIZE, name: str | None = None, progress: bool = True,
+                  camera: tuple[float, float, float] | None = None) -> WorldStream:
+    """Render `episode_count` expert episodes of `task_names` (default: all TASKS) into one 10 Hz WorldStream
+    (camera: MetaWorldRenderer's; None renders from the camera every committed bag and training stream uses)."""
     task_names = list(task_names or TASKS)
     unknown = [t for t in task_names if t not in TASKS]
     if unknown:
         raise WorldDataError(f"unknown Meta-World tasks {unknown}; available: {sorted(TASKS)}")
     episodes: list[EpisodeRender] = []
     started = time.perf_counter()
-    renderer = MetaWorldRenderer(image_size)
+    renderer = MetaWorldRenderer(image_size, camera)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the experts warn about clipped gains on every step
         for episode_index, env_name in enumerate(task_order(seed, episode_count, task_names)):
@@ -398,13 +400,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default="/camera/image_raw/compressed")
     parser.add_argument("--name", default=None)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bag")
+    # Another viewpoint of the same world: near out-of-distribution data (scripts/make_ood_data.sh).
+    parser.add_argument("--camera-azimuth", type=float, default=CAMERA_AZIMUTH_DEG,
+                        help=f"free camera azimuth in degrees (default: {CAMERA_AZIMUTH_DEG:g}, the training camera's)")
+    parser.add_argument("--camera-elevation", type=float, default=CAMERA_ELEVATION_DEG,
+                        help=f"free camera elevation in degrees (default: {CAMERA_ELEVATION_DEG:g})")
+    parser.add_argument("--camera-distance", type=float, default=CAMERA_DISTANCE_M,
+                        help=f"free camera distance in metres (default: {CAMERA_DISTANCE_M:g})")
     args = parser.parse_args(argv)
     if args.bag is None and args.npz is None:
         parser.error("give --bag and/or --npz")
     task_names = list(TASKS) if args.tasks == "all" else [t.strip() for t in args.tasks.split(",") if t.strip()]
 
     started = time.perf_counter()
-    stream = render_stream(args.seed, args.episodes, task_names, args.image_size, args.name)
+    camera = (args.camera_azimuth, args.camera_elevation, args.camera_distance)
+    stream = render_stream(args.seed, args.episodes, task_names, args.image_size, args.name, camera=camera)
     elapsed = time.perf_counter() - started
     if args.npz:
         args.npz.parent.mkdir(parents=True, exist_ok=True)
