@@ -131,6 +131,9 @@ def test_report_scores_every_clip_as_the_familiarity_model_and_the_label_bank_do
     assert noise["auroc"] == pytest.approx(auroc(familiarity_model.distances(clips.statistics),
                                                  familiarity_model.distances(noise_statistics)))
     assert noise["flagged_share"] == pytest.approx(np.mean(familiarity_model.familiarity(noise_statistics) < threshold))
+    np.testing.assert_allclose(noise["clip_distances"], familiarity_model.distances(noise_statistics), rtol=1e-5)
+    np.testing.assert_allclose(section["in_distribution"]["clip_distances"],
+                               familiarity_model.distances(clips.statistics), rtol=1e-5)
     # The in-distribution stream against itself: no separation at all, and flagged exactly as often.
     itself = section["out_of_distribution"]["the same stream"]
     assert itself["auroc"] == pytest.approx(0.5) and itself["familiarity_auroc"] == pytest.approx(0.5)

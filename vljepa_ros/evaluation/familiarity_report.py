@@ -73,7 +73,13 @@ def detection_section(in_distribution: ClipScores, out: ClipScores, threshold: f
         "label_confidence_auroc": auroc(-in_distribution.label_probability, -out.label_probability),
         "median_distance": float(np.median(out.distance)),
         "mean_label_probability": float(np.mean(out.label_probability)),
+        "clip_distances": rounded(out.distance),
     }
+
+
+def rounded(values: np.ndarray) -> list[float]:
+    """Per-clip values for the JSON (pooling streams, other thresholds afterwards), to 6 significant digits."""
+    return [float(f"{value:.6g}") for value in values]
 
 
 def labels_section(scores: ClipScores, true_labels: np.ndarray) -> dict[str, Any] | None:
@@ -110,7 +116,8 @@ def familiarity_report(engine, model: FamiliarityModel, stream: WorldStream, ood
     clip_settings = (options.frames_per_clip, options.stride_frames, options.sample_period_s)
     label_embeddings = engine.encode_texts(list(stream.label_bank))
     temperature = float(engine.config.temperature)
-    id_clips = id_clips or embed_stream(engine, stream, options.query, *clip_settings, batch_size=options.batch_size)
+    if id_clips is None:
+        id_clips = embed_stream(engine, stream, options.query, *clip_settings, batch_size=options.batch_size)
     in_distribution = score_clips(stream.name, id_clips, model, label_embeddings, temperature)
     out_scores = [score_clips(ood.name, embed_frames(engine, ood.frames, ood.stamps_ns, options.query, *clip_settings,
                                                     batch_size=options.batch_size),
@@ -127,7 +134,8 @@ def familiarity_report(engine, model: FamiliarityModel, stream: WorldStream, ood
         "in_distribution": {"name": stream.name, "clips": int(in_distribution.distance.size),
                             "false_alarm_rate": flagged_share(in_distribution.familiarity, threshold),
                             "median_distance": float(np.median(in_distribution.distance)),
-                            "mean_label_probability": float(np.mean(in_distribution.label_probability))},
+                            "mean_label_probability": float(np.mean(in_distribution.label_probability)),
+                            "clip_distances": rounded(in_distribution.distance)},
         "out_of_distribution": {s.name: detection_section(in_distribution, s, threshold) for s in out_scores},
         "labels": labels_section(in_distribution, clip_ground_truth(stream, id_clips)[1]),
     }
