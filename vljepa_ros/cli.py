@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "train",
     "train_decoder",
     "eval",
+    "calibrate",
     "annotate",
 ]
 

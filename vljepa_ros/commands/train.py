@@ -65,6 +65,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "(default: caption=0.5,qa=0.25,action=0.25)")
     parser.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false",
                         help="ignore the examples' hard negatives (action distractors): in-batch negatives only")
+    parser.add_argument("--calibrate-data", nargs="+", default=None, metavar="SOURCE",
+                        help="in-distribution data for the familiarity calibration written at the end "
+                             "(`vljepa-ros calibrate --data`; default: the --data sources calibrate reads: "
+                             "tabletop and .npz examples)")
+    parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                        help="do not write familiarity.safetensors (run `vljepa-ros calibrate` later)")
     components = parser.add_argument_group("paper preset: start from local component checkpoints (HF layout)")
     components.add_argument("--vjepa2-dir", type=Path, help="V-JEPA 2 directory (VJEPA2Model)")
     components.add_argument("--llama-dir", type=Path, help="Llama-3.2-1B directory (+ tokenizer)")
@@ -166,4 +172,32 @@ def train_here(args: argparse.Namespace, context) -> int:
             f"(the Y-encoder moved): run `vljepa-ros train-decoder --model {args.out}`")
     log(f"trained steps {result.start_step}->{result.steps_done} in {result.wall_time_s:.0f} s; "
         f"mean loss of the last 50 steps {result.final_loss:.4f}; model in {args.out}")
+    if args.calibrate and context.is_main:
+        calibrate_trained_model(args, log)
     return 0
+
+
+def calibration_sources(args: argparse.Namespace) -> list[str]:
+    """--calibrate-data, else the --data sources the calibration reads (shards are not: clips unknown)."""
+    from vljepa_ros.commands.train_data import split_spec
+
+    if args.calibrate_data:
+        return list(args.calibrate_data)
+    specs = [split_spec(text)[0] for text in args.data]
+    return [spec for spec in specs if spec == "tabletop" or spec.endswith(".npz")]
+
+
+def calibrate_trained_model(args: argparse.Namespace, log) -> None:
+    """Write the new model's familiarity statistics, so what it was trained on is familiar to it."""
+    from vljepa_ros.commands.calibrate import calibrate
+    from vljepa_ros.runtime import create_engine
+
+    sources = calibration_sources(args)
+    if not sources:
+        log(f"no familiarity calibration: none of --data is tabletop or .npz; run `vljepa-ros calibrate --model "
+            f"{args.out} --data ...`")
+        return
+    engine = create_engine(args.out, device="cuda" if str(args.device).startswith("cuda") else "cpu")
+    log(f"familiarity calibration on {', '.join(sources)}:")
+    path = calibrate(engine, sources, log=log).save(args.out)
+    log(f"wrote {path}")

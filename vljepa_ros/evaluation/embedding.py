@@ -25,6 +25,8 @@ class StreamEmbeddings:
     frames_per_clip: int
     stride_frames: int
     sample_period_s: float
+    # (N, F) float32 visual statistics of each clip (the familiarity input); None from an engine without them
+    statistics: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
@@ -66,11 +68,19 @@ def embed_frames(engine, frames: np.ndarray, stamps_ns: np.ndarray, query: str,
     frames_per_clip = int(frames_per_clip or engine.frames_per_clip)
     clips: list[Clip] = []
     embeddings: list[np.ndarray] = []
+    statistics: list[np.ndarray] = []
+    with_statistics = hasattr(engine, "encode_clips_with_statistics")
 
     def encode_pending(pending: list[Clip]) -> None:
-        if pending:
-            embeddings.append(np.asarray(engine.encode_clips(np.stack([c.frames for c in pending]), query),
-                                         dtype=np.float32))
+        if not pending:
+            return
+        batch = np.stack([c.frames for c in pending])
+        if with_statistics:
+            batch_embeddings, batch_statistics = engine.encode_clips_with_statistics(batch, query)
+            statistics.append(np.asarray(batch_statistics, dtype=np.float32))
+        else:
+            batch_embeddings = engine.encode_clips(batch, query)
+        embeddings.append(np.asarray(batch_embeddings, dtype=np.float32))
 
     pending: list[Clip] = []
     clip_iterator = assemble_clips(frames, stamps_ns, frames_per_clip, stride_frames, sample_period_s,
@@ -94,4 +104,6 @@ def embed_frames(engine, frames: np.ndarray, stamps_ns: np.ndarray, query: str,
         last_stamps_ns=np.array([c.last_stamp_ns for c in clips], dtype=np.int64),
         frame_counts=np.array([c.frame_count for c in clips], dtype=np.int64),
         query=query, frames_per_clip=frames_per_clip, stride_frames=stride_frames,
-        sample_period_s=sample_period_s)
+        sample_period_s=sample_period_s,
+        statistics=np.concatenate(statistics) if statistics else (None if not with_statistics else np.zeros(
+            (0, engine.statistics_dimension), np.float32)))

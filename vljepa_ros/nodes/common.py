@@ -400,10 +400,11 @@ class Diagnostics:
     """
 
     def __init__(self, node: Node, values: Callable[[], dict[str, Any]], period_s: float = 1.0,
-                 losses: LossCounters | None = None) -> None:
+                 losses: LossCounters | None = None, warnings: Callable[[], list[str]] | None = None) -> None:
         self._node = node
         self._values = values
         self.losses = losses
+        self._warnings = warnings  # conditions other than losses that hold the level at WARN while they last
         self._publisher = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._level = DiagnosticStatus.OK
         self._message = "starting"
@@ -432,6 +433,9 @@ class Diagnostics:
                 level = DiagnosticStatus.WARN
             message += "; losing data: " + ", ".join(
                 f"{name} +{amount} in {self.losses.window_s:g} s" for name, amount in rising.items())
+        for warning in (self._warnings() if self._warnings is not None else []):
+            level = max(level, DiagnosticStatus.WARN)
+            message += "; " + warning
         status = DiagnosticStatus(level=level, name=f"{self._node.get_fully_qualified_name()}",
                                   message=message, hardware_id=self._node.get_name())
         status.values = [KeyValue(key=key, value=_format_value(value)) for key, value in self._values().items()]

@@ -8,6 +8,10 @@ published as `event` (vljepa_ros/SemanticEvent). Text is decoded only on events,
 embedding; the node counts both, so the decode ratio is visible on /diagnostics. Decoding runs on
 a worker thread so a slow (generative) decoder never blocks the subscription.
 
+An unfamiliar segment (its embeddings' median familiarity below the calibrated threshold: the camera
+shows something the model was not trained on) is not presented as a bank caption: `unfamiliar_policy`
+marks it ("unfamiliar scene", the default), suppresses it or decodes it anyway, flag set either way.
+
 Nothing is lost silently: embeddings lost in transport (gaps in each publisher's `sequence`),
 rejected embeddings (NaN/Inf, zero, a dimension other than the model's or the stream's first) and
 segments dropped because the decoder is behind are counted on /diagnostics, at WARN while they rise.
@@ -41,6 +45,7 @@ from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetect
 from vljepa_ros.stream.stream_gaps import SequenceGapCounter
 
 DECODERS = ("retrieval", "generative")
+UNFAMILIAR_POLICIES = ("mark", "suppress", "decode_anyway")
 CLOSE_TIMEOUT_S = 1.0  # shutdown waits this long for the last decodes (SIGINT must end the node in < 2 s)
 DETECTOR_PARAMETERS = tuple(field.name for field in fields(DetectorSettings))
 
@@ -60,6 +65,9 @@ PARAMETERS = (
                   min_value=0.0, max_value=3600.0),
     ParameterSpec("max_segment_s", DetectorSettings.max_segment_s,
                   "close a segment after this long even without a shift (0: never)", min_value=0.0, max_value=86400.0),
+    ParameterSpec("unfamiliar_policy", "mark", "a segment the model finds unfamiliar: publish it marked (text "
+                  "'unfamiliar scene', decoder 'none'), suppress it (counted), or decode_anyway (flag still set)",
+                  choices=UNFAMILIAR_POLICIES),
     ParameterSpec("max_pending_decodes", 16, "segments waiting for the decoder before new ones are dropped (counted)",
                   min_value=1, max_value=1000, read_only=True),
 )
@@ -124,6 +132,9 @@ class MonitorNode(Node):
         self.publisher_changes = 0  # a new publisher after the first: perception restarted (kill -9, crash)
         self.last_input_gap_s = 0.0  # the silence before the latest change
         self.events_without_text = 0  # the decoder failed to load: events still go out, text empty
+        self.events_unfamiliar = 0  # segments the model found unfamiliar (marked, suppressed or decoded anyway)
+        self.events_suppressed_unfamiliar = 0
+        self._familiarity_threshold = 0.0  # the newest embedding's: the calibration events are judged by
         self.sequence = 0
         self.model_id = ""
         self.rate = RateMeter()
@@ -214,10 +225,12 @@ class MonitorNode(Node):
             if message.dimension and message.dimension != vector.shape[0]:
                 raise VLJepaError(f"embedding {message.sequence} holds {vector.shape[0]} values but says "
                                   f"dimension {message.dimension}")
-            event = self.detector.update(vector, stamp_to_ns(message.clip_start), stamp_to_ns(message.clip_end))
+            event = self.detector.update(vector, stamp_to_ns(message.clip_start), stamp_to_ns(message.clip_end),
+                                         message.familiarity)
         except VLJepaError as error:
             self.losses.count("embeddings_rejected", 1, str(error))
             return
+        self._familiarity_threshold = message.familiarity_threshold
         if event is not None:
             self._enqueue(event, message)
 
@@ -244,7 +257,7 @@ class MonitorNode(Node):
     def _enqueue(self, event: SegmentEvent, trigger_message: SemanticEmbedding | None) -> None:
         stamp = trigger_message.header.stamp if trigger_message is not None else ns_to_stamp(event.end_ns)
         try:
-            self._pending.put_nowait((event, stamp, self.model_id))
+            self._pending.put_nowait((event, stamp, self.model_id, self._familiarity_threshold))
         except queue.Full:
             self.losses.count("drops", 1, f"segment {event.start_ns / 1e9:.3f}-{event.end_ns / 1e9:.3f} s")
 
@@ -259,7 +272,7 @@ class MonitorNode(Node):
             finally:
                 self._pending.task_done()
 
-    def _decode_and_publish(self, event: SegmentEvent, stamp, model_id: str) -> None:
+    def _decode_and_publish(self, event: SegmentEvent, stamp, model_id: str, familiarity_threshold: float) -> None:
         message = SemanticEvent()
         message.header.stamp = stamp
         message.segment_start = ns_to_stamp(event.start_ns)
@@ -271,9 +284,20 @@ class MonitorNode(Node):
         message.shift_score = event.shift_score
         message.shift_threshold = event.threshold
         message.trigger = event.trigger
+        if event.familiarity >= 0.0:  # else the message's defaults say "not computed"
+            message.familiarity, message.familiarity_threshold = event.familiarity, familiarity_threshold
+            message.in_distribution = event.familiarity >= familiarity_threshold
+        policy = self.values["unfamiliar_policy"]
+        if not message.in_distribution:
+            self.events_unfamiliar += 1
+            if policy == "suppress":
+                self.events_suppressed_unfamiliar += 1
+                return
         self._decoder_settled.wait()  # events before the decoder is ready wait for it (close() releases them)
         decoder = self.decoder
-        if decoder is None:
+        if not message.in_distribution and policy == "mark":
+            message.text, message.text_score, message.decoder = SemanticEvent.UNFAMILIAR_TEXT, 0.0, "none"
+        elif decoder is None:
             self.events_without_text += 1
         else:
             started = time.monotonic()
@@ -325,6 +349,9 @@ class MonitorNode(Node):
             "decodes": self.decodes,
             "decodes_per_embedding": self.decodes / received if received else 0.0,
             "events_without_text": self.events_without_text,
+            "events_unfamiliar": self.events_unfamiliar,
+            "events_suppressed_unfamiliar": self.events_suppressed_unfamiliar,
+            "unfamiliar_policy": self.values["unfamiliar_policy"],
             "shift_score": self.detector.last_score,
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.model_id or (self.engine.model_id if self.engine else ""),

@@ -8,6 +8,10 @@ activates itself with it, so `ros2 run` and launch files need no lifecycle manag
 `configure` (autostart:=false, a lifecycle manager) loads in the transition itself and returns
 the truth.
 
+Every embedding says how familiar its clip looks to the model (stream/familiarity.py: `familiarity`,
+`in_distribution`) and how sure its best label is (`label_confidence`, `label_margin`); the labels of an
+unfamiliar clip are withheld, and /diagnostics is at WARN while most recent clips are unfamiliar.
+
 Nothing is lost silently: frames lost in transport (gaps in the camera's stamp cadence), clips
 replaced by newer ones, rejected images, frames out of order and clip resets (image size change,
 clock jump back) are counted on /diagnostics, which is at WARN while any of them rises.
@@ -40,8 +44,9 @@ from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, DEFAULT_TIME_JUMP_RESET_S,
                                               Clip, ClipAssembler)
 from vljepa_ros.stream.clips import CAPTION_QUERY
+from vljepa_ros.stream.familiarity import FAMILIARITY_FILE, FamiliarityModel, UnfamiliarShare
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
-from vljepa_ros.stream.label_bank import LabelBank
+from vljepa_ros.stream.label_bank import LabelBank, label_confidence
 from vljepa_ros.stream.stream_gaps import FrameGapEstimator
 
 PARAMETERS = (
@@ -61,6 +66,12 @@ PARAMETERS = (
                   "(sensor-data QoS holds 5); raise it to replay bags fast without losing frames; applied on activate",
                   min_value=1, max_value=10000),
     ParameterSpec("top_k", 3, "labels published with each embedding (0: none)", min_value=0, max_value=100),
+    ParameterSpec("familiarity_file", "", "familiarity calibration (empty: the model's familiarity.safetensors if "
+                  "present, else no familiarity); `vljepa-ros calibrate` writes it; applied on configure"),
+    ParameterSpec("labels_when_unfamiliar", False, "publish top_labels also for clips the model finds unfamiliar "
+                  "(they are withheld by default: the nearest label of an unknown scene means nothing)"),
+    ParameterSpec("unfamiliar_window_s", 10.0, "/diagnostics reports the share of unfamiliar clips over this window "
+                  "and warns while it is over half", min_value=1.0, max_value=3600.0),
     ParameterSpec("autostart", True, "configure and activate on start", read_only=True),
 )
 
@@ -69,6 +80,15 @@ TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=
                     "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
                     "image_queue_depth")
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
+
+
+@dataclass
+class LoadedModel:
+    """What configure installs: the engine and everything that depends on it."""
+    engine: InferenceEngine
+    label_bank: LabelBank | None
+    assembler: ClipAssembler
+    familiarity: FamiliarityModel | None  # None: the model has no calibration (familiarity NaN)
 
 
 @dataclass
@@ -85,6 +105,7 @@ class PerceptionNode(LifecycleNode):
         self.engine: InferenceEngine | None = None
         self.label_bank: LabelBank | None = None
         self.assembler: ClipAssembler | None = None
+        self.familiarity: FamiliarityModel | None = None
         self.worker: KeepLatestWorker[PendingClip] | None = None
         self.publisher = None
         self.subscriptions_: list = []
@@ -120,9 +141,11 @@ class PerceptionNode(LifecycleNode):
         self._jump_ns = int(jump_s * 1e9)
         # One cadence per topic (a camera publishing both would interleave them).
         self._gaps = {kind: FrameGapEstimator(max_backward_jump_s=jump_s) for kind in (Image, CompressedImage)}
-        self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses)
+        self.unfamiliar = UnfamiliarShare(float(self.get_parameter("unfamiliar_window_s").value))
+        self.labels_withheld = 0
+        self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses, warnings=self._warnings)
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
-        self._preloaded: tuple | None = None  # autostart: the model the background load produced
+        self._preloaded: LoadedModel | None = None  # autostart: the model the background load produced
         self.images_while_loading = 0
         self.add_post_set_parameters_callback(self._after_set_parameters)
         if self.get_parameter("autostart").value:
@@ -134,6 +157,11 @@ class PerceptionNode(LifecycleNode):
             return "query must not be empty"
         if parameter.name == "label_bank_file":
             return check_text_file("label_bank_file", str(parameter.value), "label")
+        if parameter.name == "familiarity_file" and parameter.value:
+            try:
+                FamiliarityModel.load(str(parameter.value))
+            except VLJepaError as error:
+                return str(error)
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
@@ -141,6 +169,8 @@ class PerceptionNode(LifecycleNode):
             if parameter.name == "query":
                 self._query = parameter.value
                 self.get_logger().info(f"query is now {parameter.value!r}")
+            elif parameter.name == "unfamiliar_window_s":
+                self.unfamiliar.window_s = float(parameter.value)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _autostart(self) -> None:
@@ -169,25 +199,40 @@ class PerceptionNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         self.publisher = self.create_lifecycle_publisher(SemanticEmbedding, "embedding", OUTPUT_QOS)
         with self._lock:
-            self.engine, self.label_bank, self.assembler = loaded
+            self.engine, self.label_bank, self.assembler = loaded.engine, loaded.label_bank, loaded.assembler
+            self.familiarity = loaded.familiarity
         self.state_label = "inactive"
+        familiarity = (f"familiarity calibrated at a {self.familiarity.false_alarm_rate:g} false-alarm rate"
+                       if self.familiarity else "no familiarity calibration (run `vljepa-ros calibrate`)")
         self.get_logger().info(
             f"model {self.engine.model_id} loaded on {self.engine.backend}/{self.engine.device}: "
             f"{self.assembler.frames_per_clip} frames per clip, stride {self.assembler.stride_frames}, "
-            f"label bank {len(self.label_bank) if self.label_bank else 0}")
+            f"label bank {len(self.label_bank) if self.label_bank else 0}, {familiarity}")
         self.diagnostics.warn("inactive")
         return TransitionCallbackReturn.SUCCESS
 
-    def _load(self, values: dict) -> tuple:
+    def _load(self, values: dict) -> LoadedModel:
         """Runs on the loader thread (autostart) or in the configure transition."""
         engine = create_engine_from(values)
         label_bank = self._load_label_bank(values, engine)
         frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
         assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"],
                                   max_backward_jump_s=self._jump_ns / 1e9)  # the value the node checks with
-        return engine, label_bank, assembler
+        return LoadedModel(engine, label_bank, assembler, self._load_familiarity(values, engine))
 
-    def _on_loaded(self, loaded: tuple) -> None:
+    @staticmethod
+    def _load_familiarity(values: dict, engine: InferenceEngine) -> FamiliarityModel | None:
+        """The calibration named by familiarity_file, else the model's own if it has one."""
+        path = values["familiarity_file"] or resolve_model_dir(values["model_dir"]) / FAMILIARITY_FILE
+        if not values["familiarity_file"] and not path.is_file():
+            return None
+        familiarity = FamiliarityModel.load(path)
+        if familiarity.dimension != engine.statistics_dimension:
+            raise VLJepaError(f"{path} was calibrated for visual statistics of {familiarity.dimension} values, "
+                              f"the model gives {engine.statistics_dimension}: re-run `vljepa-ros calibrate`")
+        return familiarity
+
+    def _on_loaded(self, loaded: LoadedModel) -> None:
         """Executor thread: the autostart load is done; configure and activate with it."""
         if self.state_label != "loading":  # configured (or failed) explicitly meanwhile: this load is stale
             self.get_logger().info("background model load finished after an explicit transition: discarded")
@@ -262,7 +307,7 @@ class PerceptionNode(LifecycleNode):
         if self.publisher is not None:
             self.destroy_lifecycle_publisher(self.publisher)
             self.publisher = None
-        self.engine = self.label_bank = self.assembler = None
+        self.engine = self.label_bank = self.assembler = self.familiarity = None
 
     def close(self) -> None:
         """Stop the worker threads before the node is destroyed (SIGINT/SIGTERM path)."""
@@ -320,8 +365,10 @@ class PerceptionNode(LifecycleNode):
         if engine is None or publisher is None:
             return
         started = time.monotonic()
-        embedding = engine.encode_clip(pending.clip.frames, query)
+        embeddings, statistics = engine.encode_clips_with_statistics(pending.clip.frames[None], query)
+        embedding = embeddings[0]
         self.inference_latency.add(time.monotonic() - started)
+        familiarity = self.familiarity.score(statistics[0]) if self.familiarity is not None else None
         message = SemanticEmbedding()
         message.header.stamp = ns_to_stamp(pending.clip.last_stamp_ns)
         message.header.frame_id = pending.frame_id
@@ -333,15 +380,34 @@ class PerceptionNode(LifecycleNode):
         message.query = query
         message.dimension = int(embedding.shape[0])
         message.embedding = to_float32_field(embedding)
-        if self.label_bank is not None:
-            top = self.label_bank.top_k(embedding, self.get_parameter("top_k").value)
-            message.top_labels = [label for label, _ in top]
-            message.top_scores = [float(score) for _, score in top]
+        if familiarity is not None:  # else the message's defaults say "not computed"
+            message.familiarity, message.familiarity_threshold = familiarity.familiarity, familiarity.threshold
+            message.in_distribution = familiarity.in_distribution
+            self.unfamiliar.add(time.monotonic(), familiarity.in_distribution)
+        self._add_labels(message, embedding, engine)
         message.sequence = self.sequence
         self.sequence += 1
         publisher.publish(message)
         self.rate.tick()
         self.latency.add(time.monotonic() - pending.received_monotonic_s)
+
+    def _add_labels(self, message: SemanticEmbedding, embedding, engine: InferenceEngine) -> None:
+        """top_labels/top_scores and the label confidence; an unfamiliar clip's labels are withheld."""
+        bank = self.label_bank
+        if bank is None:  # the message's defaults say "no bank"
+            return
+        confidence = label_confidence(bank.scores(embedding), engine.config.temperature)
+        message.label_confidence, message.label_margin = confidence.probability, confidence.margin
+        if not message.in_distribution and not self.get_parameter("labels_when_unfamiliar").value:
+            self.labels_withheld += 1
+            return
+        top = bank.top_k(embedding, self.get_parameter("top_k").value)
+        message.top_labels = [label for label, _ in top]
+        message.top_scores = [float(score) for _, score in top]
+
+    def _warnings(self) -> list[str]:
+        warning = self.unfamiliar.warning(time.monotonic())
+        return [warning] if warning and self.state_label == "active" else []
 
     def _on_inference_error(self, pending: PendingClip, error: Exception) -> None:
         self.inference_failures += 1
@@ -365,6 +431,10 @@ class PerceptionNode(LifecycleNode):
             "clips_assembled": self.clips_assembled,
             "inference_failures": self.inference_failures,
             "embeddings_published": self.sequence,
+            "familiarity_calibrated": self.familiarity is not None,
+            "unfamiliar_share": self.unfamiliar.share(time.monotonic()),
+            "clips_unfamiliar": self.unfamiliar.clips_unfamiliar,
+            "labels_withheld": self.labels_withheld,
             "backend": engine.backend if engine else "",
             "model_id": engine.model_id if engine else "",
             "query": self._query,

@@ -6,6 +6,7 @@ Y-decoder (`model.y_decoder.RetrievalDecoder`) and the evaluation's metrics all 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,3 +61,27 @@ class LabelBank:
         scores = self.scores(validate_embedding(embedding, self.dimension))
         order = np.argsort(-scores, kind="stable")[:max(k, 0)]
         return [(self.labels[i], float(scores[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class LabelConfidence:
+    """How sure the bank's best label is: what a planner weighs before acting on it."""
+    probability: float  # softmax probability of the best label over the bank at the model's temperature (-1: no bank)
+    margin: float  # cosine of the best label minus the second best's (-1 with fewer than two labels)
+
+
+def label_confidence(scores: np.ndarray, temperature: float) -> LabelConfidence:
+    """Confidence of the best of `scores` (cosines to every label of a bank, (L,)).
+
+    The softmax at the training temperature is the distribution InfoNCE trained the cosines to express;
+    `vljepa-ros eval` measures how well calibrated it is (expected calibration error)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return LabelConfidence(-1.0, -1.0)
+    logits = scores / float(temperature)
+    weights = np.exp(logits - logits.max())
+    probability = float(weights.max() / weights.sum())
+    if scores.size < 2:
+        return LabelConfidence(probability, -1.0)
+    second, best = np.partition(scores, scores.size - 2)[-2:]
+    return LabelConfidence(probability, float(best - second))

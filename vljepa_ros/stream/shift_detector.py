@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vljepa_ros.stream.embedding_checks import l2_normalize, validate_embedding
+from vljepa_ros.stream.familiarity import NOT_COMPUTED, segment_familiarity
 
 TRIGGER_SHIFT = "shift"
 TRIGGER_MAX_SEGMENT = "max_segment"
@@ -40,6 +41,7 @@ class SegmentEvent:
     trigger: str  # "shift" | "max_segment" | "flush"
     start_index: int = 0  # index (0-based, counting update() calls) of the segment's first embedding
     end_index: int = 0  # exclusive
+    familiarity: float = NOT_COMPUTED  # median familiarity of the segment's embeddings (stream/familiarity.py)
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,8 @@ class OnlineShiftDetector:
         """Start a new stream (counters included)."""
         self._raw_window: deque[np.ndarray] = deque(maxlen=self.smoothing_window)
         self._smoothed_window: deque[np.ndarray] = deque(maxlen=self.variance_window)
-        # The open segment: embeddings and their stamps since the last event.
-        self._segment: list[tuple[np.ndarray, int, int]] = []
+        # The open segment: embeddings, their stamps and familiarity since the last event.
+        self._segment: list[tuple[np.ndarray, int, int, float]] = []
         self._segment_start_index = 0
         self._next_index = 0
         self._above_threshold = False
@@ -112,8 +114,9 @@ class OnlineShiftDetector:
         self.events_emitted = 0
         self.shifts_suppressed = 0  # rising edges ignored because of min_interval_s
 
-    def update(self, embedding, start_ns: int, end_ns: int) -> SegmentEvent | None:
-        """Add one embedding (its clip's first/last frame stamps); returns the segment that just ended, if any.
+    def update(self, embedding, start_ns: int, end_ns: int, familiarity: float = NOT_COMPUTED) -> SegmentEvent | None:
+        """Add one embedding (its clip's first/last frame stamps and, if known, its familiarity); returns the
+        segment that just ended, if any.
 
         Raises InvalidEmbeddingError for NaN/Inf, a zero vector or a dimension change; the
         detector's state is unchanged in that case.
@@ -124,7 +127,7 @@ class OnlineShiftDetector:
         start_ns, end_ns = int(start_ns), int(end_ns)
         self.embeddings_seen += 1
         self._next_index += 1
-        self._segment.append((vector, start_ns, end_ns))
+        self._segment.append((vector, start_ns, end_ns, float(familiarity)))
 
         self._raw_window.append(vector)
         self._smoothed_window.append(np.mean(self._raw_window, axis=0))
@@ -161,19 +164,21 @@ class OnlineShiftDetector:
     def _end_segment_at_best_split(self, score: float, now_ns: int) -> SegmentEvent:
         # Search only the recent history the variance window has seen (plus the smoothing lag).
         lookback = min(len(self._segment), self.variance_window + self.smoothing_window)
-        recent = np.stack([vector for vector, _, _ in self._segment[-lookback:]])
+        recent = np.stack([entry[0] for entry in self._segment[-lookback:]])
         split = len(self._segment) - lookback + best_split(recent)
         split = min(max(split, 1), len(self._segment))
         return self._close(split, score, TRIGGER_SHIFT, now_ns)
 
     def _close(self, count: int, score: float, trigger: str, now_ns: int) -> SegmentEvent:
         ended, self._segment = self._segment[:count], self._segment[count:]
-        vectors = np.stack([vector for vector, _, _ in ended])
+        vectors = np.stack([entry[0] for entry in ended])
+        familiarities = [entry[3] for entry in ended]
         event = SegmentEvent(
             start_ns=ended[0][1], end_ns=ended[-1][2],
             embedding=l2_normalize(vectors.mean(axis=0)),
             count=count, shift_score=float(score), threshold=self.threshold, trigger=trigger,
-            start_index=self._segment_start_index, end_index=self._segment_start_index + count)
+            start_index=self._segment_start_index, end_index=self._segment_start_index + count,
+            familiarity=segment_familiarity(familiarities))
         self._segment_start_index += count
         self._last_event_ns = now_ns
         self.events_emitted += 1
