@@ -151,8 +151,10 @@ class DemoSession:
         self.result.timeline.append(TimelineEntry(end, "event", message.text))
         if actions:
             self.result.timeline.append(TimelineEntry(end, "actions", actions))
-        self.console.print(f"[bold cyan]{start:5.1f}-{end:5.1f} s[/]  [bold]{message.text}[/] "
-                           f"[dim](score {message.text_score:.2f}, {message.trigger})[/]")
+        familiarity = f", familiarity {message.familiarity:.3f}" if message.familiarity >= 0.0 else ""
+        text = message.text if message.in_distribution else f"[yellow]{message.text}[/]"
+        self.console.print(f"[bold cyan]{start:5.1f}-{end:5.1f} s[/]  [bold]{text}[/] "
+                           f"[dim](score {message.text_score:.2f}, {message.trigger}{familiarity})[/]")
         if actions:
             self.console.print(f"{'':14}[magenta]actions:[/] {actions}")
 
@@ -183,8 +185,8 @@ class DemoSession:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
         replayer = self.replayer
         self.console.print(f"replaying {replayer.frame_count} frames ({replayer.bag_duration_s:.0f} s at rate "
-                           f"{self.rate:g}); each line: segment time span, decoded text (score, trigger), "
-                           "top action hypotheses")
+                           f"{self.rate:g}); each line: segment time span, decoded text (score, trigger, "
+                           "familiarity; an unfamiliar scene in yellow), top action hypotheses")
         with Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
                       TextColumn("{task.fields[embeddings]} embeddings, {task.fields[events]} events"),
                       TimeRemainingColumn(), console=self.console, transient=True) as progress:
@@ -269,7 +271,7 @@ def summarize(replay_stats, result: DemoResult, latencies: list[float], diagnost
     from vljepa_ros.nodes.common import stamp_to_ns
     perception = diagnostics.get("perception_node", {})
     stream_s = replay_stats.bag_duration_s if replay_stats else 0.0
-    decodes = sum(1 for event in result.events if event.text)
+    decodes = sum(1 for event in result.events if event.text and event.decoder != "none")
     uniform_1hz_decodes = max(1, int(np.floor(stream_s)) + 1)  # one decode per second of stream
     first = min((stamp_to_ns(e.clip_start) for e in result.embeddings), default=0)
     last = max((stamp_to_ns(e.clip_end) for e in result.embeddings), default=0)
@@ -287,6 +289,8 @@ def summarize(replay_stats, result: DemoResult, latencies: list[float], diagnost
         "decodes": decodes,
         "uniform_1hz_decodes": uniform_1hz_decodes,
         "decode_reduction_vs_uniform_1hz": round(uniform_1hz_decodes / decodes, 3) if decodes else None,
+        "events_unfamiliar": sum(1 for event in result.events if not event.in_distribution),
+        "embeddings_unfamiliar": sum(1 for embedding in result.embeddings if not embedding.in_distribution),
         "action_hypotheses": len(result.hypotheses),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 2) if latencies else None,
         "latency_p95_ms": round(float(np.percentile(latencies, 95)) * 1e3, 2) if latencies else None,
@@ -321,7 +325,8 @@ def plot_timeline(bag: Path, result: DemoResult, path: Path) -> None:
 def print_summary(console, summary: dict) -> None:
     from rich.table import Table
     table = Table(title="demo summary", show_header=False)
-    for key in ("frames", "embeddings", "decodes", "decode_reduction_vs_uniform_1hz", "action_hypotheses",
+    for key in ("frames", "embeddings", "embeddings_unfamiliar", "decodes", "events_unfamiliar",
+                "decode_reduction_vs_uniform_1hz", "action_hypotheses",
                 "latency_p50_ms", "latency_p95_ms", "drops", "model_id", "backend"):
         table.add_row(key, str(summary[key]))
     console.print(table)
