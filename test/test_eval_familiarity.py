@@ -41,6 +41,8 @@ def test_risk_coverage_leaves_out_the_least_confident_first():
     assert curve.aurc == pytest.approx((0 + 0.5 + 1 / 3 + 0.25) / 4)  # the mean selective risk
     assert curve.optimal_aurc == pytest.approx(0.25 / 4)  # the wrong clip last: risk only at full coverage
     assert curve.accuracy_at(0.5) == 0.5 and curve.accuracy_at(0.6) == pytest.approx(2 / 3)
+    # Two wrong clips: the ideal order adds them last, one at a time (risk 1/2, then 2/3).
+    assert risk_coverage([0.9, 0.8, 0.7], [True, False, False]).optimal_aurc == pytest.approx((0 + 1 / 2 + 2 / 3) / 3)
 
 
 def test_risk_coverage_keeps_equally_confident_clips_together():
@@ -48,6 +50,7 @@ def test_risk_coverage_keeps_equally_confident_clips_together():
     np.testing.assert_allclose(curve.coverage, [2 / 3, 1.0])
     np.testing.assert_allclose(curve.accuracy, [0.5, 2 / 3])
     assert curve.aurc == pytest.approx(0.5 * 2 / 3 + (1 / 3) * (1 / 3))
+    assert curve.optimal_aurc == pytest.approx((0 + 0 + 1 / 3) / 3) and curve.optimal_aurc < curve.aurc
 
 
 def test_expected_calibration_error_weights_each_bins_gap_by_its_share():

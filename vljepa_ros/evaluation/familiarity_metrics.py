@@ -106,7 +106,10 @@ def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> RiskCoverage:
         raise ValueError(f"risk_coverage needs as many confidences ({confidence.size}) as outcomes "
                          f"({correct.size}), at least one")
     coverage, accuracy, area = _risk_coverage_points(confidence, correct)
-    optimal = _risk_coverage_points(correct.astype(np.float64), correct)[2]
+    # The best ordering keeps the correct clips first, then adds the wrong ones one at a time: with k clips
+    # kept and c correct, the risk is max(0, k - c) / k (no ties: an ideal confidence tells every clip apart).
+    kept = np.arange(1, correct.size + 1)
+    optimal = float(np.mean(np.maximum(0, kept - int(correct.sum())) / kept))
     return RiskCoverage(coverage, accuracy, area, optimal)
 
 
