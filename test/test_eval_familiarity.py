@@ -209,6 +209,7 @@ def test_eval_with_ood_bag_and_video_adds_the_familiarity_section(calibrated_mod
     assert section["calibration"]["false_alarm_rate"] == 0.05 and section["labels"]["clips"] > 0
     assert report["plots"]["familiarity"] == str(tmp_path / "plots" / "familiarity.png")
     printed = capsys.readouterr().out
+    assert section["calibration"]["matches_model"] and "WARNING" not in printed
     assert "familiarity:" in printed and "vs video:noise.avi" in printed and "ECE" in printed
 
 
@@ -219,3 +220,15 @@ def test_eval_ood_without_a_familiarity_file_names_the_calibrate_command(tiny_mo
     assert main(["eval", "--model", str(tiny_model_dir), "--episodes", "1", "--ood-video", str(video),
                  "--no-plots"]) == 2
     assert "vljepa-ros calibrate --model" in capsys.readouterr().err
+
+
+def test_summary_warns_when_the_familiarity_file_was_made_for_another_model():
+    from vljepa_ros.evaluation.familiarity_report import format_familiarity_summary
+
+    section = {"model_id": "small-new", "calibration": {"false_alarm_rate": 0.05, "model_id": "small-old",
+                                                        "matches_model": False},
+               "in_distribution": {"name": "demo", "clips": 10, "false_alarm_rate": 0.1},
+               "out_of_distribution": {}, "labels": None}
+    summary = format_familiarity_summary(section)
+    assert "10.0% false alarms on demo" in summary
+    assert "calibrated for small-old, not small-new" in summary and "vljepa-ros calibrate" in summary

@@ -128,7 +128,9 @@ def familiarity_report(engine, model: FamiliarityModel, stream: WorldStream, ood
     threshold = float(model.false_alarm_rate)
     section = {
         "model_id": engine.model_id,
+        # A file copied from another model of the same width loads, but its statistics describe other features.
         "calibration": {"model_id": model.info.get("model_id"), "data": model.info.get("data"),
+                        "matches_model": model.info.get("model_id") in (None, engine.model_id),
                         "false_alarm_rate": threshold, "distance_threshold": model.distance_threshold,
                         "held_out_clips": int(model.held_out_distances.size)},
         "in_distribution": {"name": stream.name, "clips": int(in_distribution.distance.size),
@@ -211,6 +213,9 @@ def format_familiarity_summary(section: dict[str, Any]) -> str:
     in_distribution = section["in_distribution"]
     lines = [f"  familiarity: {in_distribution['false_alarm_rate']:.1%} false alarms on {in_distribution['name']} "
              f"({in_distribution['clips']} clips) at threshold {section['calibration']['false_alarm_rate']:g}"]
+    if not section["calibration"]["matches_model"]:
+        lines.append(f"    WARNING: the familiarity file was calibrated for {section['calibration']['model_id']}, not "
+                     f"{section['model_id']}: re-run `vljepa-ros calibrate`")
     for name, ood in section["out_of_distribution"].items():
         lines.append(f"    vs {name} ({ood['clips']} clips): AUROC {ood['auroc']:.3f}, FPR@95%TPR "
                      f"{ood['fpr_at_95_tpr']:.3f}, flagged {ood['flagged_share']:.1%} (label confidence alone: "
