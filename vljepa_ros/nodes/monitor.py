@@ -12,6 +12,9 @@ An unfamiliar segment (its embeddings' median familiarity below the calibrated t
 shows something the model was not trained on) is not presented as a bank caption: `unfamiliar_policy`
 marks it ("unfamiliar scene", the default), suppresses it or decodes it anyway, flag set either way.
 
+With `live_view:=true` it also publishes `live_view`, the camera frame with what the model makes of it
+(vljepa_ros.nodes.live_view); off by default, and then it does not subscribe the camera at all.
+
 Nothing is lost silently: embeddings lost in transport (gaps in each publisher's `sequence`),
 rejected embeddings (NaN/Inf, zero, a dimension other than the model's or the stream's first) and
 segments dropped because the decoder is behind are counted on /diagnostics, at WARN while they rise.
@@ -38,6 +41,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_
                                      declare_parameters, from_float32_field, ns_to_stamp,
                                      parameter_values, raw_parameter_values, run_node, stamp_to_ns,
                                      to_float32_field)
+from vljepa_ros.nodes.live_view import LIVE_VIEW_PARAMETERS, LiveView
 from vljepa_ros.paths import bank_file, read_text_lines
 from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.embedding_checks import validate_embedding
@@ -48,6 +52,7 @@ DECODERS = ("retrieval", "generative")
 UNFAMILIAR_POLICIES = ("mark", "suppress", "decode_anyway")
 CLOSE_TIMEOUT_S = 1.0  # shutdown waits this long for the last decodes (SIGINT must end the node in < 2 s)
 DETECTOR_PARAMETERS = tuple(field.name for field in fields(DetectorSettings))
+LIVE_VIEW_PARAMETER_NAMES = {spec.name for spec in LIVE_VIEW_PARAMETERS}
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
@@ -70,6 +75,7 @@ PARAMETERS = (
                   choices=UNFAMILIAR_POLICIES),
     ParameterSpec("max_pending_decodes", 16, "segments waiting for the decoder before new ones are dropped (counted)",
                   min_value=1, max_value=1000, read_only=True),
+    *LIVE_VIEW_PARAMETERS,
 )
 
 
@@ -139,6 +145,7 @@ class MonitorNode(Node):
         self.model_id = ""
         self.rate = RateMeter()
         self.decode_latency = LatencyStats()
+        self.live_view = LiveView(self, self.losses, "image_in", "image_in/compressed")
         self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses)
         self._pending: queue.Queue = queue.Queue(maxsize=self.values["max_pending_decodes"])
         self._decoder_settled = threading.Event()  # set when no decoder load is pending (or on close)
@@ -150,6 +157,7 @@ class MonitorNode(Node):
         self.create_subscription(SemanticEmbedding, "embedding", self._on_embedding, STREAM_INPUT_QOS)
         self.create_service(Trigger, "~/flush", self._on_flush)
         self.add_post_set_parameters_callback(self._after_set_parameters)
+        self._configure_live_view()
 
     # -- configuration ------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
@@ -163,8 +171,14 @@ class MonitorNode(Node):
         if names & set(DETECTOR_PARAMETERS):
             self.detector = self._make_detector()
             self.get_logger().info("shift detector reset with new parameters")
-        if names - set(DETECTOR_PARAMETERS):
+        if names & LIVE_VIEW_PARAMETER_NAMES:
+            self._configure_live_view()
+        if names - set(DETECTOR_PARAMETERS) - LIVE_VIEW_PARAMETER_NAMES:
             self.load_decoder()
+
+    def _configure_live_view(self) -> None:
+        """Subscribe the camera and publish `live_view` while `live_view` is true; nothing while false."""
+        self.live_view.configure(bool(self.values["live_view"]), float(self.values["live_view_rate_hz"]))
 
     def _make_detector(self) -> OnlineShiftDetector:
         return OnlineShiftDetector.from_settings(DetectorSettings(**{name: self.values[name] for name in DETECTOR_PARAMETERS}))
@@ -231,6 +245,7 @@ class MonitorNode(Node):
             self.losses.count("embeddings_rejected", 1, str(error))
             return
         self._familiarity_threshold = message.familiarity_threshold
+        self.live_view.note_embedding(message, self.detector.last_score, self.detector.threshold)
         if event is not None:
             self._enqueue(event, message)
 
@@ -308,6 +323,7 @@ class MonitorNode(Node):
         message.sequence = self.sequence
         self.sequence += 1
         self.publisher.publish(message)
+        self.live_view.note_event(message)
 
     def wait_for_decodes(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued segment was decoded and published (a condition variable, no polling)."""
@@ -356,6 +372,7 @@ class MonitorNode(Node):
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.model_id or (self.engine.model_id if self.engine else ""),
             "decoder": self.values["decoder"],
+            **self.live_view.diagnostic_values(),
         }
 
 
