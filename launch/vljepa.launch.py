@@ -5,6 +5,7 @@ parameter file (test/test_launch_testing.py runs it with launch_testing).
 
     ros2 launch vljepa_ros vljepa.launch.py image_topic:=/camera/image_raw
     ros2 launch vljepa_ros vljepa.launch.py config:=/path/to/my_robot.yaml
+    ros2 launch vljepa_ros vljepa.launch.py live_view:=true
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction
@@ -13,17 +14,18 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "vljepa_ros"
-# (executable, whether it subscribes to the camera), in the order of the XML file.
-NODES = (("perception_node", True), ("monitor_node", False), ("action_inference_node", True))
+# Executables in the order of the XML file; each may subscribe the camera (the monitor only for its live view).
+NODES = ("perception_node", "monitor_node", "action_inference_node")
 
 
 def generate_launch_description() -> LaunchDescription:
     config = LaunchConfiguration("config")
     image_topic = LaunchConfiguration("image_topic")
     camera_remappings = [("image_in", image_topic), ("image_in/compressed", [image_topic, "/compressed"])]
+    node_parameters = {"monitor_node": [config, {"live_view": LaunchConfiguration("live_view")}]}
     nodes = [Node(package=PACKAGE, executable=executable, name=executable, output="screen",
-                  parameters=[config], remappings=camera_remappings if camera else [])
-             for executable, camera in NODES]
+                  parameters=node_parameters.get(executable, [config]), remappings=camera_remappings)
+             for executable in NODES]
     return LaunchDescription([
         DeclareLaunchArgument("config", default_value=[FindPackageShare(PACKAGE), "/config/vljepa.yaml"],
                               description="deployment parameters"),
@@ -31,5 +33,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="camera topic (sensor_msgs/Image; CompressedImage on .../compressed)"),
         DeclareLaunchArgument("namespace", default_value="vljepa",
                               description="namespace of the nodes and their output topics"),
+        DeclareLaunchArgument("live_view", default_value="false",
+                              description="the monitor publishes live_view: the camera frame with the newest text, "
+                                          "familiarity and shift scores"),
         GroupAction([PushRosNamespace(LaunchConfiguration("namespace")), *nodes]),
     ])

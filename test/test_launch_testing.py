@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 
@@ -45,11 +46,16 @@ def test_python_launch_file_under_launch_testing(tmp_path, tiny_model_dir, ros_d
 
 
 def launched_commands(launch_file: str, arguments: list[str], env: dict[str, str]) -> list[str]:
-    """The node command lines `ros2 launch` builds for `launch_file`, printed by `echo` instead of run."""
+    """The node command lines `ros2 launch` builds for `launch_file`, printed by `echo` instead of run.
+
+    A parameter set in the launch file itself (the monitor's live_view) reaches the node as a temporary
+    params file of a random name: it is replaced by its contents, so two launches compare equal."""
     result = run(["ros2", "launch", "vljepa_ros", launch_file, *arguments, "--launch-prefix", "echo"], env)
     assert result.returncode == 0, result
-    return sorted(re.sub(r"^\[echo-\d+\] ", "", line) for line in result.output.splitlines()
-                  if re.match(r"^\[echo-\d+\] /", line))
+    commands = (re.sub(r"^\[echo-\d+\] ", "", line) for line in result.output.splitlines()
+                if re.match(r"^\[echo-\d+\] /", line))
+    return sorted(re.sub(r"\S*/launch_params_\w+", lambda path: " ".join(Path(path.group()).read_text().split()), command)
+                  for command in commands)
 
 
 @requires_ros2
@@ -57,7 +63,7 @@ def test_python_launch_file_starts_what_the_xml_one_starts(tmp_path, ros_domain_
     env = ros2_environment(ros_domain_of_this_test, tmp_path / "ros_log")
     config = tmp_path / "my_robot.yaml"
     config.write_text("/**/perception_node:\n  ros__parameters:\n    top_k: 1\n")
-    overridden = [f"config:={config}", "image_topic:=/robot1/camera/image_raw", "namespace:=robot1"]
+    overridden = [f"config:={config}", "image_topic:=/robot1/camera/image_raw", "namespace:=robot1", "live_view:=true"]
     for arguments in ([], overridden):
         xml_commands = launched_commands("vljepa.launch.xml", arguments, env)
         assert xml_commands == launched_commands("vljepa.launch.py", arguments, env), arguments
@@ -66,9 +72,11 @@ def test_python_launch_file_starts_what_the_xml_one_starts(tmp_path, ros_domain_
         for command in xml_commands:
             assert ("--params-file " + (str(config) if arguments else "")) in command
             assert ("__ns:=/robot1" if arguments else "__ns:=/vljepa") in command
-            if not command.split()[0].endswith("monitor_node"):
-                camera = "/robot1/camera/image_raw" if arguments else "/camera/image_raw"
-                assert f"image_in:={camera} " in command and f"image_in/compressed:={camera}/compressed" in command
+            camera = "/robot1/camera/image_raw" if arguments else "/camera/image_raw"
+            assert f"image_in:={camera} " in command and f"image_in/compressed:={camera}/compressed" in command
+            if command.split()[0].endswith("monitor_node"):  # its live view, after the config so that it wins
+                assert re.search(rf"--params-file \S+ --params-file .*live_view: {'true' if arguments else 'false'}",
+                                 command), command
     shown = [run(["ros2", "launch", "vljepa_ros", name, "--show-args"], env)
              for name in ("vljepa.launch.xml", "vljepa.launch.py")]
     assert shown[0].output == shown[1].output and "'namespace'" in shown[0].output, shown
