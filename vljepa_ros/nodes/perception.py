@@ -88,7 +88,7 @@ class LoadedModel:
     engine: InferenceEngine
     label_bank: LabelBank | None
     assembler: ClipAssembler
-    familiarity: FamiliarityModel | None  # None: the model has no calibration (familiarity NaN)
+    familiarity: FamiliarityModel | None  # None: the model has no calibration (messages say familiarity -1)
 
 
 @dataclass

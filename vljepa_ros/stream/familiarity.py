@@ -229,32 +229,38 @@ class UnfamiliarShare:
     `warning()` names the cause and the fix while most of the recent input is unfamiliar."""
 
     def __init__(self, window_s: float = 10.0, warn_share: float = 0.5, min_clips: int = 3) -> None:
+        import threading
         from collections import deque
 
         self.window_s, self.warn_share, self.min_clips = float(window_s), float(warn_share), int(min_clips)
         self._recent: deque[tuple[float, bool]] = deque()
+        self._lock = threading.Lock()  # the inference thread adds, the executor's diagnostics timer reads
         self.clips_scored = 0
         self.clips_unfamiliar = 0
 
     def add(self, now_s: float, in_distribution: bool) -> None:
-        self._recent.append((now_s, bool(in_distribution)))
-        self.clips_scored += 1
-        self.clips_unfamiliar += not in_distribution
-        self._expire(now_s)
+        with self._lock:
+            self._recent.append((now_s, bool(in_distribution)))
+            self.clips_scored += 1
+            self.clips_unfamiliar += not in_distribution
+            self._expire(now_s)
 
     def _expire(self, now_s: float) -> None:
         while self._recent and self._recent[0][0] < now_s - self.window_s:
             self._recent.popleft()
 
+    def _count_and_share(self, now_s: float) -> tuple[int, float]:
+        with self._lock:
+            self._expire(now_s)
+            count = len(self._recent)
+            return count, (sum(not familiar for _, familiar in self._recent) / count if count else 0.0)
+
     def share(self, now_s: float) -> float:
-        self._expire(now_s)
-        if not self._recent:
-            return 0.0
-        return sum(not familiar for _, familiar in self._recent) / len(self._recent)
+        return self._count_and_share(now_s)[1]
 
     def warning(self, now_s: float) -> str | None:
-        share = self.share(now_s)
-        if len(self._recent) < self.min_clips or share <= self.warn_share:
+        count, share = self._count_and_share(now_s)
+        if count < self.min_clips or share <= self.warn_share:
             return None
         return (f"{share:.0%} of the clips in the last {self.window_s:g} s are unfamiliar: the camera shows something "
                 "the model was not trained on, so labels and captions are withheld; fine-tune it on a bag of this "
