@@ -26,7 +26,7 @@ from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from model_fixtures import ACTIONS, write_tiny_model  # noqa: E402
+from model_fixtures import ACTIONS, write_model_variants  # noqa: E402
 from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, ros_node, ros_process, spin_until  # noqa: E402
 from test_nodes import (MODEL_LOAD_DEADLINE_S, diagnostics_of, embedding_message, frame,  # noqa: E402
                         node_command)
@@ -130,10 +130,8 @@ def empty_and_unreadable_banks(tmp_path: Path) -> dict[str, Path]:
 # Perception: the lifecycle over the real change_state service
 # ---------------------------------------------------------------------------------------------
 def test_perception_lifecycle_tells_the_truth_for_missing_corrupt_and_valid_models(tmp_path, tiny_model_dir):
-    corrupt = write_tiny_model(tmp_path / "corrupt")
-    weights = corrupt / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])  # truncated
-    missing = tmp_path / "no_such_model"
+    variants = write_model_variants(tmp_path, tiny_model_dir)
+    missing = variants["missing"]
     command = node_command("perception", missing, "autostart:=false", "stride_frames:=2")
     with ros_process(command, "perception_lifecycle") as process, \
             ros_node("lifecycle_driver") as (node, executor):
@@ -150,8 +148,15 @@ def test_perception_lifecycle_tells_the_truth_for_missing_corrupt_and_valid_mode
 
         assert state() == "unconfigured"
         assert not transition(Transition.TRANSITION_ACTIVATE), "activate before configure must fail"
-        for label, model_dir in (("missing", missing), ("corrupt", corrupt)):
-            assert driver.set_parameter("model_dir", string_value(str(model_dir)))[0]
+        # A missing or truncated model_dir is refused when set, with the reason.
+        for label, reason in (("missing", "does not exist"), ("truncated", "truncated")):
+            ok, why = driver.set_parameter("model_dir", string_value(str(variants[label])))
+            assert not ok and reason in why and "model_dir" in why, (label, why)
+        # Started with a missing one (the command line is not checked when set), then one whose weights
+        # do not fit its config (whole files: accepted when set): configure fails and says why.
+        for label in ("missing", "mismatched"):
+            if label != "missing":
+                assert driver.set_parameter("model_dir", string_value(str(variants[label])))[0]
             assert not transition(Transition.TRANSITION_CONFIGURE), f"configure with a {label} model succeeded"
             assert state() == "unconfigured"
             level, text, values = driver.fresh()
@@ -164,7 +169,7 @@ def test_perception_lifecycle_tells_the_truth_for_missing_corrupt_and_valid_mode
             ok, why = driver.set_parameter("label_bank_file", string_value(str(path)))
             assert not ok and reason in why and "label_bank_file" in why, why
 
-        assert driver.set_parameter("model_dir", string_value(str(tiny_model_dir)))[0]
+        assert driver.set_parameter("model_dir", string_value(str(variants["valid"])))[0]
         assert transition(Transition.TRANSITION_CONFIGURE)
         assert state() == "inactive" and driver.fresh()[2]["model_id"]
         assert transition(Transition.TRANSITION_ACTIVATE) and state() == "active"

@@ -81,6 +81,7 @@ class ActionInferenceNode(Node):
         self._inference_lock = threading.Lock()  # one model call at a time (service vs streaming)
         self.images_received = 0
         self.requests_served = 0
+        self.model_load_failures = 0  # loads that failed; a working model was kept, if there was one
         self.stream_skipped = 0
         self.stream_rate = RateMeter()
         self.latency = LatencyStats()
@@ -166,8 +167,13 @@ class ActionInferenceNode(Node):
             self.diagnostics.ok("running")
 
     def _on_load_failed(self, error: Exception) -> None:
-        with self._inference_lock:
-            self.engine = None
+        """A working model is never thrown away for one that failed to load: it keeps serving."""
+        self.model_load_failures += 1
+        if self.engine is not None:
+            message = f"kept model {self.engine.model_id}: the new settings failed to load: {error}"
+            self.get_logger().error(message)
+            self.diagnostics.warn(message)
+            return
         self.get_logger().error(f"model not loaded: {error}")
         self.diagnostics.error(f"model not loaded: {error}")
 
@@ -280,6 +286,7 @@ class ActionInferenceNode(Node):
             "images_received": self.images_received,
             "history_frames": len(self.history),
             "requests_served": self.requests_served,
+            "model_load_failures": self.model_load_failures,
             **self.losses.values(),
             "requests_failed": self.losses["requests_refused"],  # the earlier name
             "drops": self.losses["images_rejected"],

@@ -90,12 +90,24 @@ def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
-            problem = _check_choice(by_name, parameter) or (extra_check(parameter) if extra_check else None)
+            problem = (_check_choice(by_name, parameter) or check_path_parameter(parameter)
+                       or (extra_check(parameter) if extra_check else None))
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(on_set)
+
+
+def check_path_parameter(parameter: Parameter) -> str | None:
+    """Parameters that make a node load (or write) files are checked when they are set, so that a
+    bad value is refused with the reason instead of replacing what the node runs: `model_dir` must
+    hold a whole model (model/model_dir_check.py). Empty means the default."""
+    if parameter.name == "model_dir" and parameter.value:
+        from vljepa_ros.model.model_dir_check import model_dir_problem
+        problem = model_dir_problem(str(parameter.value))
+        return f"model_dir refused: {problem}" if problem else None
+    return None
 
 
 def _check_choice(specs: dict[str, ParameterSpec], parameter: Parameter) -> str | None:

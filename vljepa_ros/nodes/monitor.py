@@ -107,6 +107,8 @@ class MonitorNode(Node):
         self.values = raw_parameter_values(self, PARAMETERS)  # checked when the model is loaded
         self.engine: InferenceEngine | None = None
         self.decoder = None
+        self.decoder_kind = self.values["decoder"]  # of the decoder loaded (kept when a new one fails to load)
+        self.model_load_failures = 0
         self.detector = self._make_detector()
         self.embeddings_received = 0
         self.decodes = 0
@@ -167,7 +169,8 @@ class MonitorNode(Node):
             self._on_load_failed(error)
             return
         self.diagnostics.warn("loading the decoder")
-        self._decoder_settled.clear()
+        if self.decoder is None:  # else the working decoder goes on until the new one has loaded
+            self._decoder_settled.clear()
         self.loader.start(lambda: self._load(values))
 
     @staticmethod
@@ -177,18 +180,26 @@ class MonitorNode(Node):
         engine = create_engine_from(values)
         model_dir = resolve_model_dir(values["model_dir"])
         if values["decoder"] == "generative":
-            return engine, GenerativeTextDecoder(model_dir, engine.encode_texts)
-        return engine, retrieval_decoder(model_dir, engine.encode_texts, values["text_bank_file"])
+            return engine, GenerativeTextDecoder(model_dir, engine.encode_texts), values["decoder"]
+        return engine, retrieval_decoder(model_dir, engine.encode_texts, values["text_bank_file"]), values["decoder"]
 
     def _on_loaded(self, loaded: tuple) -> None:
-        self.engine, self.decoder = loaded
+        self.engine, self.decoder, self.decoder_kind = loaded
         self._decoder_settled.set()
-        self.get_logger().info(f"decoding with the {self.values['decoder']} decoder of model {self.engine.model_id}")
+        self.get_logger().info(f"decoding with the {self.decoder_kind} decoder of model {self.engine.model_id}")
         self.diagnostics.ok("running")
 
     def _on_load_failed(self, error: Exception) -> None:
-        self.engine = self.decoder = None
+        """A working decoder is never thrown away for one that failed to load: it keeps decoding."""
+        self.model_load_failures += 1
         self._decoder_settled.set()
+        if self.decoder is not None and self.engine is not None:
+            message = (f"kept the {self.decoder_kind} decoder of model {self.engine.model_id}: the new settings "
+                       f"failed to load: {error}")
+            self.get_logger().error(message)
+            self.diagnostics.warn(message)
+            return
+        self.engine = self.decoder = None
         self.get_logger().error(f"decoder not loaded: {error}")
         self.diagnostics.error(f"decoder not loaded: {error}")
 
@@ -280,7 +291,7 @@ class MonitorNode(Node):
             decoded = decoder.decode(event.embedding)
             self.decode_latency.add(time.monotonic() - started)
             self.decodes += 1
-            message.text, message.text_score, message.decoder = decoded.text, decoded.score, self.values["decoder"]
+            message.text, message.text_score, message.decoder = decoded.text, decoded.score, self.decoder_kind
         message.sequence = self.sequence
         self.sequence += 1
         self.publisher.publish(message)
@@ -328,7 +339,8 @@ class MonitorNode(Node):
             "shift_score": self.detector.last_score,
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.model_id or (self.engine.model_id if self.engine else ""),
-            "decoder": self.values["decoder"],
+            "decoder": self.decoder_kind,
+            "model_load_failures": self.model_load_failures,
         }
 
 
