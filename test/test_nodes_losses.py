@@ -283,6 +283,11 @@ def test_monitor_counts_sequence_gaps_and_rejects_wrong_dimensions(tmp_path, tin
         driver.wait(lambda: driver.counter("embeddings_rejected") >= 1, "the wrong-dimension probe",
                     every_spin=lambda: publisher.publish(probe))
         assert "expected" in process.output() and f"dimension {engine.dimension + 1}" in process.output()
+        # The right dimension but norm 37: not an embedding of the model's (unit) space, rejected likewise.
+        scaled = embedding_message(37.0 * vector(), 0, engine.model_id)
+        driver.wait(lambda: driver.counter("embeddings_rejected") >= 2, "the norm-37 probe",
+                    every_spin=lambda: publisher.publish(scaled))
+        assert driver.counter("events_published") == 0  # (its log line is throttled behind the first probe's)
 
         # A burst with sequence gaps (reliable: only the planted gaps are missing).
         planted = {5, 6, 7, 19, 40}
@@ -355,6 +360,16 @@ def test_action_node_bounds_requests_refuses_empty_banks_and_follows_a_clock_jum
         response = rank(list(ACTIONS), use_stamps=True, initial_stamp=ns_to_stamp(2_000_000_000 + PERIOD_NS),
                         final_stamp=ns_to_stamp(2_000_000_000 + 4 * PERIOD_NS))
         assert response.success, response.message
+        # The initial state after the final one is refused (by stamps and by image stamps); equal is allowed.
+        response = rank(list(ACTIONS), use_stamps=True, initial_stamp=ns_to_stamp(2_000_000_000 + 4 * PERIOD_NS),
+                        final_stamp=ns_to_stamp(2_000_000_000 + PERIOD_NS))
+        assert not response.success and "must not come after the final" in response.message, response.message
+        response = rank(list(ACTIONS), initial_image=image_at(5), final_image=image_at(2))
+        assert not response.success and "initial_image.header.stamp" in response.message, response.message
+        assert rank(list(ACTIONS), initial_image=image_at(2), final_image=image_at(2)).success
+        # A query is bounded: 100,000 characters are refused when set, with the limit.
+        ok, why = driver.set_parameter("query", string_value("x" * 100_000))
+        assert not ok and "at most 2000" in why and len(why) < 300, why
 
         for reason, path in empty_and_unreadable_banks(tmp_path).items():
             ok, why = driver.set_parameter("candidates_file", string_value(str(path)))

@@ -117,8 +117,6 @@ class ActionInferenceNode(Node):
             problem = check_text_file("candidates_file", str(parameter.value), "candidate action")
             if problem:
                 return problem
-        if parameter.name == "query" and not str(parameter.value).strip():
-            return "query must not be empty"
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
@@ -230,12 +228,14 @@ class ActionInferenceNode(Node):
         try:
             check_request_bounds(list(request.candidates))
             if request.use_stamps:
+                check_state_order(stamp_to_ns(request.initial_stamp), stamp_to_ns(request.final_stamp), "initial_stamp")
                 initial_ns, initial = self._lookup(stamp_to_ns(request.initial_stamp))
                 final_ns, final = self._lookup(stamp_to_ns(request.final_stamp))
             else:
                 initial, final = image_msg_to_rgb(request.initial_image), image_msg_to_rgb(request.final_image)
                 initial_ns = stamp_to_ns(request.initial_image.header.stamp)
                 final_ns = stamp_to_ns(request.final_image.header.stamp)
+                check_state_order(initial_ns, final_ns, "initial_image.header.stamp")
             ranking = self.rank(initial, final, list(request.candidates))
         except (VLJepaError, LookupError) as error:
             response.success, response.message = False, str(error)
@@ -308,6 +308,15 @@ def check_request_bounds(candidates: list[str]) -> None:
     if too_long:
         raise VLJepaError(f"candidate {too_long[0]} has {len(candidates[too_long[0]])} characters: at most "
                           f"{MAX_CANDIDATE_CHARS} per candidate ({len(too_long)} candidate(s) too long)")
+
+
+def check_state_order(initial_ns: int, final_ns: int, what: str) -> None:
+    """Refuse a request whose initial state comes after its final one: inverse dynamics asks which
+    action led from the first state to the second, so the order is the question. Equal stamps (or
+    images without stamps, both 0) are allowed."""
+    if initial_ns > final_ns:
+        raise VLJepaError(f"{what} ({initial_ns / 1e9:.3f} s) is after the final state's ({final_ns / 1e9:.3f} s): "
+                          "the initial state must not come after the final one (swap them)")
 
 
 def main(args: list[str] | None = None) -> int:

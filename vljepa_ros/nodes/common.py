@@ -90,7 +90,7 @@ def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
-            problem = (_check_choice(by_name, parameter) or check_path_parameter(parameter)
+            problem = (_check_choice(by_name, parameter) or check_shared_parameter(parameter)
                        or (extra_check(parameter) if extra_check else None))
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
@@ -99,14 +99,24 @@ def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
     node.add_on_set_parameters_callback(on_set)
 
 
-def check_path_parameter(parameter: Parameter) -> str | None:
-    """Parameters that make a node load (or write) files are checked when they are set, so that a
-    bad value is refused with the reason instead of replacing what the node runs: `model_dir` must
-    hold a whole model (model/model_dir_check.py). Empty means the default."""
+MAX_QUERY_CHARS = 2000  # the predictor reads at most query_max_tokens (<= 512) tokens of a query anyway
+
+
+def check_shared_parameter(parameter: Parameter) -> str | None:
+    """Rules for parameters several nodes share, checked when set (and, for values given at start-up,
+    when the node loads: `parameter_values`), so a bad value is refused with the reason instead of
+    replacing what the node runs. `model_dir` must hold a whole model (model/model_dir_check.py; empty:
+    the shipped one); `query` must be non-empty and at most MAX_QUERY_CHARS characters."""
     if parameter.name == "model_dir" and parameter.value:
         from vljepa_ros.model.model_dir_check import model_dir_problem
         problem = model_dir_problem(str(parameter.value))
         return f"model_dir refused: {problem}" if problem else None
+    if parameter.name == "query":
+        if not str(parameter.value).strip():
+            return "query must not be empty"
+        if len(str(parameter.value)) > MAX_QUERY_CHARS:
+            return (f"query has {len(str(parameter.value))} characters: at most {MAX_QUERY_CHARS} (the predictor "
+                    "reads a few hundred tokens of it)")
     return None
 
 
@@ -118,12 +128,13 @@ def _check_choice(specs: dict[str, ParameterSpec], parameter: Parameter) -> str 
 
 
 def parameter_values(node: Node, specs: Sequence[ParameterSpec]) -> dict[str, Any]:
-    """Current values; raises ValueError for a value outside its choices.
+    """Current values; raises ValueError for a value outside its choices or `check_shared_parameter`'s rules.
 
     A bad value from a YAML file or the command line cannot be rejected at declaration, so the
     node checks here when it (re)loads, reports the reason and keeps running unconfigured."""
     by_name = {spec.name: spec for spec in specs}
-    problems = [problem for spec in specs if (problem := _check_choice(by_name, node.get_parameter(spec.name)))]
+    problems = [problem for spec in specs if (problem := _check_choice(by_name, node.get_parameter(spec.name))
+                                              or check_shared_parameter(node.get_parameter(spec.name)))]
     if problems:
         raise ValueError("; ".join(problems))
     return raw_parameter_values(node, specs)

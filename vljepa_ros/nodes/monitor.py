@@ -36,7 +36,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_
                                      to_float32_field)
 from vljepa_ros.paths import bank_file, read_text_lines
 from vljepa_ros.runtime.base import InferenceEngine
-from vljepa_ros.stream.embedding_checks import validate_embedding
+from vljepa_ros.stream.embedding_checks import require_unit_norm, validate_embedding
 from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector, SegmentEvent
 from vljepa_ros.stream.stream_gaps import SequenceGapCounter
 
@@ -116,7 +116,8 @@ class MonitorNode(Node):
         self.losses.define("embeddings_lost_in_transport", "embeddings that never arrived (gaps in the publisher's "
                            "sequence)", "the subscription holds 200 embeddings (reliable): a publisher that "
                            "sends faster than the monitor takes them, or a lossy link, loses them")
-        self.losses.define("embeddings_rejected", "embeddings refused (NaN/Inf, all zeros, wrong dimension)",
+        self.losses.define("embeddings_rejected", "embeddings refused (NaN/Inf, all zeros, wrong dimension, not "
+                           "unit length)",
                            "the publisher must send unit-length embeddings of the monitor's model (model_dir)")
         self.losses.define("drops", "closed segments dropped because the decoder is behind",
                            "raise max_pending_decodes, or use the faster retrieval decoder")
@@ -220,8 +221,8 @@ class MonitorNode(Node):
             self.detector = self._make_detector()
         self.model_id = message.model_id
         try:
-            vector = validate_embedding(from_float32_field(message.embedding), self._expected_dimension(),
-                                        name=f"embedding {message.sequence}")
+            vector = require_unit_norm(validate_embedding(from_float32_field(message.embedding), self._expected_dimension(),
+                                                          name=f"embedding {message.sequence}"), f"embedding {message.sequence}")
             if message.dimension and message.dimension != vector.shape[0]:
                 raise VLJepaError(f"embedding {message.sequence} holds {vector.shape[0]} values but says "
                                   f"dimension {message.dimension}")

@@ -130,8 +130,6 @@ class PerceptionNode(LifecycleNode):
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
-        if parameter.name == "query" and not str(parameter.value).strip():
-            return "query must not be empty"
         if parameter.name == "label_bank_file":
             return check_text_file("label_bank_file", str(parameter.value), "label")
         return None
@@ -170,6 +168,9 @@ class PerceptionNode(LifecycleNode):
         self.publisher = self.create_lifecycle_publisher(SemanticEmbedding, "embedding", OUTPUT_QOS)
         with self._lock:
             self.engine, self.label_bank, self.assembler = loaded
+            self._jump_ns = self.assembler.max_backward_jump_ns  # time_jump_reset_s, applied on configure
+            for gaps in self._gaps.values():
+                gaps.max_backward_jump_ns = self._jump_ns
         self.state_label = "inactive"
         self.get_logger().info(
             f"model {self.engine.model_id} loaded on {self.engine.backend}/{self.engine.device}: "
@@ -184,7 +185,7 @@ class PerceptionNode(LifecycleNode):
         label_bank = self._load_label_bank(values, engine)
         frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
         assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"],
-                                  max_backward_jump_s=self._jump_ns / 1e9)  # the value the node checks with
+                                  max_backward_jump_s=values["time_jump_reset_s"])
         return engine, label_bank, assembler
 
     def _on_loaded(self, loaded: tuple) -> None:
