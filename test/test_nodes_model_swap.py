@@ -1,8 +1,11 @@
 """A node never throws away a working model for a bad one (issue 35): over the real parameter service,
 `model_dir` set to a missing or truncated directory is refused with the reason; one that passes that
 check but fails to load leaves the working model serving (counted in `model_load_failures`); a valid
-one replaces it. The perception node's lifecycle is covered in test_nodes_losses.py."""
+one replaces it; `engine_cache_dir` outside its rule is refused. The perception node's lifecycle is
+covered in test_nodes_losses.py."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +55,14 @@ def test_action_node_keeps_its_model_when_a_new_model_dir_is_bad(tmp_path, tiny_
             assert response.success, response.message
 
         swap_models(driver, variants, serves)
+        # engine_cache_dir: resolved and confined (runtime/cache_dir_rules.py), refused with the reason.
+        for value, reason in (("/etc/vljepa_probe", "not inside the cache root"), ("../../../../tmp/escape", "relative"),
+                              (f"{tmp_path}/cache_probe/../cache_probe/deep/er", "'..'")):
+            ok, why = driver.set_parameter("engine_cache_dir", string_value(value))
+            assert not ok and reason in why, (value, why)
+        assert not Path("/etc/vljepa_probe").exists() and not (tmp_path / "cache_probe").exists()
+        assert driver.set_parameter("engine_cache_dir", string_value(str(tmp_path)))[0]  # an existing folder
+        serves()
         assert process.poll() is None
 
 

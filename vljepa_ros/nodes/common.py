@@ -106,11 +106,15 @@ def check_shared_parameter(parameter: Parameter) -> str | None:
     """Rules for parameters several nodes share, checked when set (and, for values given at start-up,
     when the node loads: `parameter_values`), so a bad value is refused with the reason instead of
     replacing what the node runs. `model_dir` must hold a whole model (model/model_dir_check.py; empty:
-    the shipped one); `query` must be non-empty and at most MAX_QUERY_CHARS characters."""
+    the shipped one); `engine_cache_dir` must follow runtime/cache_dir_rules.py (an existing folder or one
+    inside the cache root, absolute, no `..`); `query` must be non-empty and at most MAX_QUERY_CHARS characters."""
     if parameter.name == "model_dir" and parameter.value:
         from vljepa_ros.model.model_dir_check import model_dir_problem
         problem = model_dir_problem(str(parameter.value))
         return f"model_dir refused: {problem}" if problem else None
+    if parameter.name == "engine_cache_dir":
+        from vljepa_ros.runtime.cache_dir_rules import cache_dir_problem
+        return cache_dir_problem(str(parameter.value))
     if parameter.name == "query":
         if not str(parameter.value).strip():
             return "query must not be empty"
@@ -150,7 +154,8 @@ MODEL_PARAMETERS = (
     ParameterSpec("backend", "torch", "inference backend; applied on configure", choices=BACKENDS),
     ParameterSpec("device", "cpu", "inference device; applied on configure", choices=DEVICES),
     ParameterSpec("precision", "fp32", "inference precision; applied on configure", choices=PRECISIONS),
-    ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros)"),
+    ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros); an "
+                  "absolute path without '..', of an existing folder or one inside the cache root (README, Security)"),
     ParameterSpec("inference_threads", 1, "CPU threads of the inference engine (0: the backend's default, all cores; "
                   "torch's setting is per process). 1 keeps thread pools of several nodes from stalling each other "
                   "on a small CPU; applied on configure", min_value=0, max_value=256),
@@ -223,9 +228,11 @@ def create_engine_from(values: dict[str, Any]):
     """Build the inference engine the model parameters describe (raises VLJepaError/FileNotFoundError)."""
     from vljepa_ros.paths import resolve_model_dir
     from vljepa_ros.runtime import create_engine
+    from vljepa_ros.runtime.cache_dir_rules import resolve_cache_dir
+    cache_dir = values.get("engine_cache_dir") or None
     return create_engine(resolve_model_dir(values["model_dir"]), backend=values["backend"],
                          device=values["device"], precision=values.get("precision", "fp32"),
-                         cache_dir=values.get("engine_cache_dir") or None,
+                         cache_dir=resolve_cache_dir(cache_dir) if cache_dir else None,
                          threads=values.get("inference_threads") or None)
 
 
