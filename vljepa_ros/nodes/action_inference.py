@@ -32,6 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import ActionHypotheses
+from vljepa_ros.nodes.camera_losses import CameraLosses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
@@ -63,6 +64,8 @@ PARAMETERS = (
                   "(bag loop, /clock reset): the history is cleared and starts over from it (0: never)",
                   min_value=0.0, max_value=3600.0, read_only=True),
     ParameterSpec("temperature", 0.07, "softmax temperature of the published probabilities", min_value=1e-4, max_value=100.0),
+    ParameterSpec("expected_rate_hz", 0.0, "the camera's frame rate, if known: frames lost in transport are counted "
+                  "against it (0: estimated from the stamps)", min_value=0.0, max_value=10000.0, read_only=True),
 )
 
 
@@ -91,6 +94,7 @@ class ActionInferenceNode(Node):
                            "images, or stamps within history_tolerance_s of the camera history")
         self.losses.define("images_rejected", "camera frames that could not be decoded when looked up",
                            "publish a supported encoding (rgb8, bgr8, rgba8, bgra8, mono8, mono16) or a valid JPEG/PNG")
+        self.camera = CameraLosses(self, self.losses, self.values["expected_rate_hz"], self.values["time_jump_reset_s"])
         self.losses.define("history_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the frame "
                            "history was cleared and starts over", "expected on a bag loop; time_jump_reset_s sets "
                            "the threshold")
@@ -99,9 +103,8 @@ class ActionInferenceNode(Node):
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_model()
         images = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
-        self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS,
-                                 callback_group=images)
+        self.camera.subscribe(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
+        self.camera.subscribe(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS, callback_group=images)
         self.create_service(RankActions, "rank_actions", self._on_rank_actions,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._stream_worker: KeepLatestWorker[None] = KeepLatestWorker(
@@ -180,6 +183,7 @@ class ActionInferenceNode(Node):
         """Executor thread: keep the message; it is decoded only if a ranking looks it up."""
         self.images_received += 1
         stamp_ns = stamp_to_ns(message.header.stamp)
+        self.camera.observe(message, stamp_ns)
         with self._history_lock:
             jumped = self.history.add(stamp_ns, message)
         if jumped:
@@ -284,6 +288,9 @@ class ActionInferenceNode(Node):
             "latency_p50_ms": self.latency.percentile_ms(50),
             "latency_p95_ms": self.latency.percentile_ms(95),
             "images_received": self.images_received,
+            "newest_stamp_ns": self.camera.newest_stamp_ns(),
+            "frames_late_or_duplicate": self.camera.not_newer(),  # received, not newer than the newest: no gap
+            **self.camera.values(),
             "history_frames": len(self.history),
             "requests_served": self.requests_served,
             "model_load_failures": self.model_load_failures,

@@ -29,6 +29,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding
+from vljepa_ros.nodes.camera_losses import CameraLosses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics,
                                      LatencyStats, LossCounters, ParameterSpec, RateMeter, check_text_file,
                                      create_engine_from,
@@ -42,7 +43,6 @@ from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_S
 from vljepa_ros.stream.clips import CAPTION_QUERY
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.stream.label_bank import LabelBank
-from vljepa_ros.stream.stream_gaps import FrameGapEstimator
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
@@ -61,13 +61,12 @@ PARAMETERS = (
                   "(sensor-data QoS holds 5); raise it to replay bags fast without losing frames; applied on activate",
                   min_value=1, max_value=10000),
     ParameterSpec("top_k", 3, "labels published with each embedding (0: none)", min_value=0, max_value=100),
+    ParameterSpec("expected_rate_hz", 0.0, "the camera's frame rate, if known: frames lost in transport are counted "
+                  "against it (0: estimated from the stamps)", min_value=0.0, max_value=10000.0, read_only=True),
     ParameterSpec("autostart", True, "configure and activate on start", read_only=True),
 )
 
 
-TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
-                    "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
-                    "image_queue_depth")
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
 
 
@@ -101,8 +100,8 @@ class PerceptionNode(LifecycleNode):
         self.latency = LatencyStats()  # last frame received -> embedding published
         self.inference_latency = LatencyStats()  # the engine call alone: latency minus it is the node's own cost
         self.losses = LossCounters(self)
-        self.losses.define("frames_lost_in_transport", "camera frames that never arrived (gaps in the header.stamp "
-                           "cadence)", TRANSPORT_REMEDY)
+        jump_s = float(self.get_parameter("time_jump_reset_s").value)
+        self.camera = CameraLosses(self, self.losses, float(self.get_parameter("expected_rate_hz").value), jump_s)
         self.losses.define("clips_dropped", "clips replaced by newer ones before inference took them",
                            "inference is slower than clips arrive: raise stride_frames or sample_period_s, or use a "
                            "faster backend/device")
@@ -116,10 +115,7 @@ class PerceptionNode(LifecycleNode):
         self.losses.define("clip_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the clip being "
                            "assembled was discarded and a new one started", "expected on a bag loop; "
                            "time_jump_reset_s sets the threshold")
-        jump_s = float(self.get_parameter("time_jump_reset_s").value)
         self._jump_ns = int(jump_s * 1e9)
-        # One cadence per topic (a camera publishing both would interleave them).
-        self._gaps = {kind: FrameGapEstimator(max_backward_jump_s=jump_s) for kind in (Image, CompressedImage)}
         self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses)
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self._preloaded: tuple | None = None  # autostart: the model the background load produced
@@ -169,8 +165,7 @@ class PerceptionNode(LifecycleNode):
         with self._lock:
             self.engine, self.label_bank, self.assembler = loaded
             self._jump_ns = self.assembler.max_backward_jump_ns  # time_jump_reset_s, applied on configure
-            for gaps in self._gaps.values():
-                gaps.max_backward_jump_ns = self._jump_ns
+            self.camera.set_max_backward_jump_s(self._jump_ns / 1e9)
         self.state_label = "inactive"
         self.get_logger().info(
             f"model {self.engine.model_id} loaded on {self.engine.backend}/{self.engine.device}: "
@@ -224,8 +219,8 @@ class PerceptionNode(LifecycleNode):
                                        on_drop=lambda: self.losses.count("clips_dropped"))
         image_qos = sensor_qos(int(self.get_parameter("image_queue_depth").value))
         self.subscriptions_ = [
-            self.create_subscription(Image, "image_in", self._on_image, image_qos),
-            self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, image_qos),
+            self.camera.subscribe(Image, "image_in", self._on_image, image_qos),
+            self.camera.subscribe(CompressedImage, "image_in/compressed", self._on_image, image_qos),
         ]
         self.activated = True
         self.state_label = "active"
@@ -278,11 +273,7 @@ class PerceptionNode(LifecycleNode):
         received = time.monotonic()
         self.images_received += 1
         stamp_ns = stamp_to_ns(message.header.stamp)
-        gaps = self._gaps[type(message)]
-        missing = gaps.observe(stamp_ns)
-        if missing:
-            self.losses.count("frames_lost_in_transport", missing, f"{missing} frame(s) missing before stamp "
-                              f"{stamp_ns / 1e9:.3f} s (frame period {gaps.period_ns / 1e6:.1f} ms)")
+        self.camera.observe(message, stamp_ns)
         newest = self.newest_stamp_ns
         if newest and stamp_ns <= newest and not (self._jump_ns and newest - stamp_ns > self._jump_ns):
             # Counted here, configured or not, so that the books (received = new frames + out of order) close.
@@ -363,6 +354,7 @@ class PerceptionNode(LifecycleNode):
             "newest_stamp_ns": self.newest_stamp_ns,
             "images_while_loading": self.images_while_loading,
             **losses,
+            **self.camera.values(),
             "clips_assembled": self.clips_assembled,
             "inference_failures": self.inference_failures,
             "embeddings_published": self.sequence,

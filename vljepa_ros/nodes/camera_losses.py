@@ -1,0 +1,98 @@
+"""Camera frames lost before they reached a node: what the middleware reports, then the stamps.
+
+A node subscribes its camera topics through `CameraLosses.subscribe`, which asks the middleware for
+rclpy's `message_lost` event (Fast DDS reports the samples a best-effort reader never got: frames
+that did not fit its shared-memory segment, lost UDP fragments). That does not see frames a full
+subscription queue overwrote (DDS keeps the newest `depth` samples and replaces older ones without an
+event), so every frame's stamp also goes through a FrameGapEstimator (stream/stream_gaps.py), whose
+period estimate loss cannot fool; the middleware's count decides whether a long silence was loss or a
+pause. `frames_lost_in_transport` is counted on the node's LossCounters; the middleware's own count,
+stream pauses (count, longest) and the period in use are on /diagnostics too, and each pause is logged.
+"""
+from __future__ import annotations
+
+import time
+
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
+from rclpy.node import Node
+
+from vljepa_ros.nodes.common import LossCounters
+from vljepa_ros.stream.stream_gaps import MAX_GAP_S, FrameGapEstimator
+
+TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
+                    "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
+                    "image_queue_depth")
+PAUSE_LOG_PERIOD_S = 5.0
+
+
+class CameraLosses:
+    """Frames lost on a node's camera subscriptions (one estimate per message type: a camera publishing
+    both raw and compressed would interleave two cadences)."""
+
+    def __init__(self, node: Node, losses: LossCounters, expected_rate_hz: float = 0.0,
+                 max_backward_jump_s: float = 1.0) -> None:
+        self._node, self._losses = node, losses
+        losses.define("frames_lost_in_transport", "camera frames that never arrived (reported by the middleware, "
+                      "or gaps in the header.stamp cadence)", TRANSPORT_REMEDY)
+        self._period_s = 1.0 / expected_rate_hz if expected_rate_hz > 0 else 0.0
+        self._jump_s = max_backward_jump_s
+        self._estimators: dict[type, FrameGapEstimator] = {}
+        self._middleware_lost: dict[type, int] = {}
+        self.middleware_events = True  # False once the middleware refused the message_lost event
+
+    def _make_estimator(self) -> FrameGapEstimator:
+        return FrameGapEstimator(max_backward_jump_s=self._jump_s, expected_period_s=self._period_s)
+
+    def set_max_backward_jump_s(self, jump_s: float) -> None:
+        self._jump_s = jump_s
+        for estimator in self._estimators.values():
+            estimator.max_backward_jump_ns = int(jump_s * 1e9)
+
+    def subscribe(self, kind: type, topic: str, callback, qos, **kwargs):
+        """`node.create_subscription` with the message_lost event counted for `kind`."""
+        self._estimators.setdefault(kind, self._make_estimator())
+        self._middleware_lost.setdefault(kind, 0)
+
+        def on_lost(info) -> None:  # runs in the subscription's callback group, like `callback`
+            self._middleware_lost[kind] += int(info.total_count_change)
+
+        try:
+            return self._node.create_subscription(kind, topic, callback, qos, **kwargs,
+                                                  event_callbacks=SubscriptionEventCallbacks(message_lost=on_lost))
+        except UnsupportedEventTypeError:
+            self.middleware_events = False
+            self._node.get_logger().warning(f"the middleware reports no lost samples on {topic}: frames lost in "
+                                            "transport are estimated from the stamps alone")
+            return self._node.create_subscription(kind, topic, callback, qos, **kwargs)
+
+    def observe(self, message, stamp_ns: int) -> None:
+        """Executor thread: count the frames missing before `message` (and log a pause of the stream)."""
+        kind = type(message)
+        estimator = self._estimators.setdefault(kind, self._make_estimator())
+        missing = estimator.observe(stamp_ns, self._middleware_lost.get(kind), time.monotonic_ns())
+        if missing:
+            period = estimator.period_ns or 0.0
+            self._losses.count("frames_lost_in_transport", missing, f"{missing} frame(s) missing before stamp "
+                               f"{stamp_ns / 1e9:.3f} s (frame period {period / 1e6:.1f} ms)")
+        if estimator.last_pause_ns:
+            self._node.get_logger().warning(
+                f"the camera stream paused: {estimator.last_pause_ns / 1e9:.3f} s without frames before stamp "
+                f"{stamp_ns / 1e9:.3f} s (over {MAX_GAP_S:g} s and 10 frame periods, and the middleware reported no "
+                f"loss): counted in stream_pauses, not as lost frames ({estimator.pauses} pause(s) so far)",
+                throttle_duration_sec=PAUSE_LOG_PERIOD_S)
+
+    def not_newer(self) -> int:
+        return sum(estimator.not_newer for estimator in self._estimators.values())
+
+    def newest_stamp_ns(self) -> int:
+        return max((estimator.newest_ns or 0 for estimator in self._estimators.values()), default=0)
+
+    def values(self) -> dict:
+        periods = [estimator.period_ns for estimator in self._estimators.values() if estimator.period_ns]
+        return {
+            "frames_lost_reported_by_middleware": sum(self._middleware_lost.values()),
+            "stream_pauses": sum(estimator.pauses for estimator in self._estimators.values()),
+            "longest_pause_s": max((estimator.longest_pause_ns for estimator in self._estimators.values()),
+                                   default=0) / 1e9,
+            "frame_period_ms": (min(periods) / 1e6) if periods else 0.0,
+        }
