@@ -32,6 +32,7 @@ def test_frame_gaps_survive_heavy_loss_and_ignore_duplicates_pauses_and_clock_ju
     assert estimator.observe(stamps[-1]) == 0 and estimator.observe(stamps[-5]) == 0  # duplicate, late
     assert estimator.not_newer == 2
     assert estimator.observe(stamps[-1] + 5_000_000_000) == 0 and estimator.pauses == 0  # decided at the next frame
+    assert estimator.open_gap_frames == 149
     estimator.observe(1_000)  # a bag looped: starts over, no loss counted; the 5 s silence was a pause
     assert estimator.jumps == 1 and estimator.lost == 66 and estimator.pauses == 1
     assert estimator.longest_pause_ns == 5_000_000_000

@@ -183,7 +183,6 @@ class ActionInferenceNode(Node):
         """Executor thread: keep the message; it is decoded only if a ranking looks it up."""
         self.images_received += 1
         stamp_ns = stamp_to_ns(message.header.stamp)
-        self.camera.observe(message, stamp_ns)
         with self._history_lock:
             jumped = self.history.add(stamp_ns, message)
         if jumped:

@@ -273,7 +273,6 @@ class PerceptionNode(LifecycleNode):
         received = time.monotonic()
         self.images_received += 1
         stamp_ns = stamp_to_ns(message.header.stamp)
-        self.camera.observe(message, stamp_ns)
         newest = self.newest_stamp_ns
         if newest and stamp_ns <= newest and not (self._jump_ns and newest - stamp_ns > self._jump_ns):
             # Counted here, configured or not, so that the books (received = new frames + out of order) close.

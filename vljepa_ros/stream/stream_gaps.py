@@ -8,14 +8,16 @@ from collections import deque
 
 import numpy as np
 
-# Period estimate: the smallest stamp spacing that occurs twice (within PAIR_TOLERANCE) among the
-# recent deltas, refined to the median of delta / k over them (k = delta's whole number of periods).
-# Loss only makes deltas longer, so it cannot fool the estimate as long as two single-period deltas
-# remain in the window (with 89% of frames lost, 128 deltas hold about 14); a single too-short delta
-# (a stamping glitch) is not enough to halve it. A declared period (a node's `expected_rate_hz`) is
-# used instead when given.
+# Period estimate: the longest period of which (nearly) every recent stamp delta is a whole multiple,
+# refined to the median of delta / k. Loss only makes deltas longer multiples of the period, so it
+# cannot fool the estimate: with 90% of frames lost, deltas of 3, 7 and 12 periods still have the
+# period as their longest common measure (twice the period would not explain the odd ones), and no
+# delta of a single period needs to be left. A few odd deltas (a stamping glitch, a pause) are
+# tolerated (EXPLAINED_FRACTION). A declared period (a node's `expected_rate_hz`) is used instead when given.
 PERIOD_WINDOW = 128  # recent deltas the estimate is taken over
-PAIR_TOLERANCE = 0.1
+MULTIPLE_TOLERANCE = 0.15  # a delta within this many periods of k periods is a multiple
+EXPLAINED_FRACTION = 0.9  # of the deltas that must be multiples of the period
+REESTIMATE_EVERY = 4  # new deltas between estimates (each costs ~0.1-3 ms)
 MIN_DELTAS = 4  # deltas seen before the first estimate; they are counted once it exists
 MAX_GAP_S = 1.0  # a longer silence may be a pause of the stream, not lost frames (see FrameGapEstimator)
 PAUSE_PERIODS = 10  # ... and so may a silence of more than this many periods (slow cameras)
@@ -28,8 +30,8 @@ class FrameGapEstimator:
     camera's frame period, a delta of k periods (k = round(delta / P) >= 2) counts k - 1 lost frames.
     Deltas seen before the first estimate are counted once it exists. A silence longer than MAX_GAP_S
     and PAUSE_PERIODS periods is lost frames when the frame after it arrived (`arrival_ns`, a monotonic
-    clock) less than half the silence after the one before (a backlog drains: a burst overran the
-    queue), or, decided at the next frame, when the middleware's count of lost samples
+    clock) less than half the silence after the latest one received, newer or not (a backlog drains: a
+    burst overran the queue), or, decided at the next frame, when the middleware's count of lost samples
     (`middleware_lost`, cumulative: rclpy's message_lost event) rose by at least half its k - 1
     meanwhile; else it is a pause of the stream (`pauses`, `longest_pause_ns`, `last_pause_ns`), which
     counts nothing (a bag replayed faster than 2x shows its pauses as losses). Stamps not newer than the newest (`not_newer`: out of order, duplicates) count
@@ -65,13 +67,20 @@ class FrameGapEstimator:
         return self._last_ns
 
     @property
+    def open_gap_frames(self) -> int:
+        """Frames missing in the newest silence over the pause threshold, until the next frame decides
+        whether they were lost or the stream paused (0: none open)."""
+        return self._open_gap[1] if self._open_gap is not None else 0
+
+    @property
     def period_ns(self) -> float | None:
         if self.expected_period_ns:
             return float(self.expected_period_ns)
         if len(self._deltas) < self.min_deltas:
             return None
-        if self._period_cache[0] != self._appended:
-            self._period_cache = (self._appended, estimate_period_ns(list(self._deltas)))
+        epoch = min(self._appended, self.min_deltas + self._appended // REESTIMATE_EVERY)  # new every few deltas
+        if self._period_cache[0] != epoch or self._period_cache[1] is None:
+            self._period_cache = (epoch, estimate_period_ns(list(self._deltas)))
         return self._period_cache[1]
 
     def observe(self, stamp_ns: int, middleware_lost: int | None = None, arrival_ns: int | None = None) -> int:
@@ -85,6 +94,7 @@ class FrameGapEstimator:
         last = self._last_ns
         if last is not None and stamp_ns <= last:
             self.not_newer += 1
+            self._last_arrival_ns = arrival_ns  # the camera was heard from: a drain is measured from here
             return 0
         self._last_ns = stamp_ns
         counted = 0
@@ -137,15 +147,18 @@ class FrameGapEstimator:
 
 
 def estimate_period_ns(deltas: list[int]) -> float:
-    """The frame period behind `deltas` (positive stamp spacings, some of several periods): see PERIOD_WINDOW."""
-    ordered = sorted(deltas)
-    first = next((a for a, b in zip(ordered, ordered[1:]) if b <= a * (1 + PAIR_TOLERANCE)), ordered[0])
-    period = float(first)
-    values = np.asarray(ordered, dtype=np.float64)
-    for _ in range(2):  # refine: the median period over every delta, each divided by its k
-        k = np.maximum(np.round(values / period), 1.0)
-        period = float(np.median(values / k))
-    return period
+    """The frame period behind `deltas` (positive stamp spacings, some of several periods): see PERIOD_WINDOW.
+    Candidates are low quantiles of the deltas divided by 1..16, each refined, tried longest first."""
+    values = np.asarray(deltas, dtype=np.float64)
+    starts = np.unique(np.percentile(values, (0, 5, 10, 25, 50)))
+    for candidate in sorted({float(start / k) for start in starts for k in range(1, 17)}, reverse=True):
+        period = candidate
+        for _ in range(2):  # the median period over every delta, each divided by its k
+            period = float(np.median(values / np.maximum(np.round(values / period), 1.0)))
+        ratios = values / period
+        if np.mean(np.abs(ratios - np.round(ratios)) <= MULTIPLE_TOLERANCE) >= EXPLAINED_FRACTION:
+            return period
+    return float(values.min())
 
 
 class SequenceGapCounter:
