@@ -14,9 +14,10 @@ blocks image reception; the node's executor has two threads (EXECUTOR_THREADS) a
 own callback group, so a `rank_actions` call never holds up the camera history either.
 
 Requests are bounded: at most MAX_CANDIDATES candidates of at most MAX_CANDIDATE_CHARS characters
-each per `rank_actions` call; a larger request is refused with the limit in its `message`. Refused
-requests, rejected frames and history resets (clock jumped back) are counted on /diagnostics, at
-WARN while they rise.
+each per `rank_actions` call; a larger request is refused with the limit in its `message`, and so is
+an initial state stamped after the final one. Refused requests, rejected frames, camera frames lost
+in transport (nodes/camera_losses.py) and history resets (clock jumped back) are counted on
+/diagnostics, at WARN while they rise.
 """
 from __future__ import annotations
 

@@ -42,7 +42,9 @@ class CameraLosses:
         self._estimators: dict[type, FrameGapEstimator] = {}
         self._middleware_lost: dict[type, int] = {}  # message_lost events, per message type
         self._sequence_gaps: dict[type, SequenceGapCounter] = {}  # publication sequence numbers, per publisher
+        self._sequence_lost: dict[type, int] = {}  # their gaps, cumulative over subscriptions
         self.middleware_events = True  # False once the middleware refused the message_lost event
+        self._stamp_gaps = 0  # frames missing from the stamps, where sequence numbers were there to compare
         self._skipped_counted = 0
         losses.define("camera_frames_skipped", "frames missing from the camera's stamp cadence that its publisher "
                       "never sent (no gap in its sequence numbers)", "the camera driver drops frames before "
@@ -59,9 +61,12 @@ class CameraLosses:
     def subscribe(self, kind: type, topic: str, callback, qos, **kwargs):
         """`node.create_subscription` of `callback(message)`, with every frame's losses counted first
         (`observe`) and the message_lost event counted for `kind`."""
-        self._estimators.setdefault(kind, self._make_estimator())
-        self._sequence_gaps.setdefault(kind, SequenceGapCounter())
+        # A new subscription (perception re-activated) starts the books over: what was published while
+        # nothing was subscribed was not lost.
+        self._estimators.setdefault(kind, self._make_estimator()).reset()
+        self._sequence_gaps[kind] = SequenceGapCounter()
         self._middleware_lost.setdefault(kind, 0)
+        self._sequence_lost.setdefault(kind, 0)
 
         def on_lost(info) -> None:  # runs in the subscription's callback group, like `callback`
             self._middleware_lost[kind] += int(info.total_count_change)
@@ -88,10 +93,12 @@ class CameraLosses:
         sequence = (info or {}).get("publication_sequence_number")
         if sequence:  # the middleware numbers the publisher's samples: its gaps are the loss
             missing = sequences.observe(str((info or {}).get("publisher_gid")), int(sequence))
+            self._sequence_lost[kind] = self._sequence_lost.get(kind, 0) + missing
             how = "a gap in the publisher's sequence numbers"
-            estimator.observe(stamp_ns, sequences.lost, time.monotonic_ns())  # the period, pauses, skips
-            # Gaps in the stamps that no sequence gap explains: frames the camera never published.
-            skipped = estimator.lost - sequences.lost - self._skipped_counted
+            # The stamps still give the period and the pauses, and the gaps no sequence gap explains:
+            # frames the camera never published.
+            self._stamp_gaps += estimator.observe(stamp_ns, self._sequence_lost[kind], time.monotonic_ns())
+            skipped = self._stamp_gaps - sum(self._sequence_lost.values()) - self._skipped_counted
             if skipped > 0:
                 self._skipped_counted += skipped
                 self._losses.count("camera_frames_skipped", skipped, f"before stamp {stamp_ns / 1e9:.3f} s")

@@ -8,7 +8,8 @@ activates itself with it, so `ros2 run` and launch files need no lifecycle manag
 `configure` (autostart:=false, a lifecycle manager) loads in the transition itself and returns
 the truth.
 
-Nothing is lost silently: frames lost in transport (gaps in the camera's stamp cadence), clips
+Nothing is lost silently: frames lost in transport (gaps in the publisher's sequence numbers, else in
+the camera's stamp cadence: nodes/camera_losses.py), clips
 replaced by newer ones, rejected images, frames out of order and clip resets (image size change,
 clock jump back) are counted on /diagnostics, which is at WARN while any of them rises.
 
