@@ -268,6 +268,24 @@ def test_perception_counts_every_loss_and_recovers_from_size_changes_and_clock_j
                     "an embedding of the looped stream", MODEL_LOAD_DEADLINE_S, every_spin=feeder(images, looped))
         assert driver.counter("clip_resets_time_jump") == 1
         assert "clip_resets_time_jump +1" in process.output()
+
+        # 5. The camera pauses 1.1 s (six frames 0.1 s apart, a jump of 1.1 s, six more): not a loss, but
+        # published (stream_pauses, longest_pause_s) and logged. A lead-in first: the looped frames above
+        # stopped wherever the test had what it waited for (itself a pause).
+        def sent_through(stamps: list[int], what: str) -> dict[str, str]:
+            driver.wait(lambda: driver.values().get("newest_stamp_ns") == str(stamps[-1]), what,
+                        every_spin=feeder(images, [image_at(0, stamp_ns=stamp) for stamp in stamps]))
+            return driver.fresh()[2]
+
+        lead_in = [20_000_000_000 + index * PERIOD_NS for index in range(6)]
+        before = sent_through(lead_in, "the lead-in")
+        stamps = [lead_in[-1] + index * PERIOD_NS for index in range(1, 7)]
+        stamps += [stamps[-1] + 11 * PERIOD_NS + index * PERIOD_NS for index in range(6)]
+        after = sent_through(stamps, "the frames after the pause")
+        assert int(after["stream_pauses"]) == int(before["stream_pauses"]) + 1, (before, after)
+        assert after["frames_lost_in_transport"] == before["frames_lost_in_transport"]
+        assert float(after["longest_pause_s"]) >= 1.1
+        assert "camera stream paused: 1.100 s" in process.output()
         assert process.poll() is None
 
 

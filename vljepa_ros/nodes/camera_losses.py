@@ -10,7 +10,7 @@ over. Where the middleware gives no sequence number, the frame's stamp goes thro
 (Fast DDS reports the samples a best-effort reader never got, not those a full queue overwrote)
 decides whether a long silence was loss or a pause. `frames_lost_in_transport` is counted on the
 node's LossCounters; the `message_lost` count, stream pauses (count, longest) and the period in use
-are on /diagnostics too, and each pause is logged.
+are on /diagnostics too, and each pause is logged (a pause lasts over a second: at most one line a second).
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from vljepa_ros.stream.stream_gaps import MAX_GAP_S, FrameGapEstimator, Sequence
 TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
                     "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
                     "image_queue_depth")
-PAUSE_LOG_PERIOD_S = 5.0
 
 
 class CameraLosses:
@@ -97,7 +96,8 @@ class CameraLosses:
             how = "a gap in the publisher's sequence numbers"
             # The stamps still give the period and the pauses, and the gaps no sequence gap explains:
             # frames the camera never published.
-            self._stamp_gaps += estimator.observe(stamp_ns, self._sequence_lost[kind], time.monotonic_ns())
+            # (no arrival times: the sequence numbers tell a long silence's loss from a pause).
+            self._stamp_gaps += estimator.observe(stamp_ns, self._sequence_lost[kind])
             skipped = self._stamp_gaps - sum(self._sequence_lost.values()) - self._skipped_counted
             if skipped > 0:
                 self._skipped_counted += skipped
@@ -112,8 +112,7 @@ class CameraLosses:
             self._node.get_logger().warning(
                 f"the camera stream paused: {estimator.last_pause_ns / 1e9:.3f} s without frames before stamp "
                 f"{stamp_ns / 1e9:.3f} s (over {MAX_GAP_S:g} s and 10 frame periods, and the middleware reported no "
-                f"loss): counted in stream_pauses, not as lost frames ({estimator.pauses} pause(s) so far)",
-                throttle_duration_sec=PAUSE_LOG_PERIOD_S)
+                f"loss): counted in stream_pauses, not as lost frames ({estimator.pauses} pause(s) so far)")
 
     def not_newer(self) -> int:
         return sum(estimator.not_newer for estimator in self._estimators.values())
