@@ -22,7 +22,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rcl_interfaces.srv import DescribeParameters, SetParameters  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
@@ -110,6 +110,13 @@ class Driver:
         self.wait(future.done, what, timeout_s)
         return future.result()
 
+    def description(self, name: str) -> str:
+        """The parameter's description, over the real describe_parameters service."""
+        client = self.node.create_client(DescribeParameters, f"{self.node_name}/describe_parameters")
+        descriptor = self.call(client, DescribeParameters.Request(names=[name]), f"describe {name}").descriptors[0]
+        self.node.destroy_client(client)
+        return descriptor.description
+
     def set_parameter(self, name: str, value: ParameterValue) -> tuple[bool, str]:
         client = self.node.create_client(SetParameters, f"{self.node_name}/set_parameters")
         result = self.call(client, SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)]),
@@ -147,6 +154,8 @@ def test_perception_lifecycle_tells_the_truth_for_missing_corrupt_and_valid_mode
             return driver.call(get_state, GetState.Request(), "get_state").current_state.label
 
         assert state() == "unconfigured"
+        # Zero has a documented meaning where a parameter allows it (issue 35: "behaviour unknown").
+        assert "0: never; such frames are dropped as out of order" in driver.description("time_jump_reset_s")
         assert not transition(Transition.TRANSITION_ACTIVATE), "activate before configure must fail"
         # A missing or truncated model_dir is refused when set, with the reason.
         for label, reason in (("missing", "does not exist"), ("truncated", "truncated")):

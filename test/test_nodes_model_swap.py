@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make test`")
 
+from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
+
 from model_fixtures import ACTIONS, write_model_variants  # noqa: E402
 from ros_testing import ros_node, ros_process  # noqa: E402
 from test_nodes import MODEL_LOAD_DEADLINE_S, node_command  # noqa: E402
@@ -79,5 +81,9 @@ def test_monitor_keeps_its_decoder_when_a_new_model_dir_is_bad(tmp_path, tiny_mo
             assert values["backend"] and values["model_id"] and values["decoder"] == "retrieval", values
 
         swap_models(driver, variants, serves)
+        assert "(0: never)" in driver.description("max_segment_s")  # documented; 0 accepted
+        ok, why = driver.set_parameter("max_segment_s", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                                        double_value=0.0))
+        assert ok, why
         assert "decoder not loaded" not in process.output()
         assert process.poll() is None
