@@ -179,6 +179,9 @@ def test_perception_lifecycle_tells_the_truth_for_missing_corrupt_and_valid_mode
             assert not ok and reason in why and "label_bank_file" in why, why
 
         assert driver.set_parameter("model_dir", string_value(str(variants["valid"])))[0]
+        # time_jump_reset_s is applied on configure (0: a frame stamped back is out of order, not a new clip).
+        assert driver.set_parameter("time_jump_reset_s", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                                         double_value=0.0))[0]
         assert transition(Transition.TRANSITION_CONFIGURE)
         assert state() == "inactive" and driver.fresh()[2]["model_id"]
         assert transition(Transition.TRANSITION_ACTIVATE) and state() == "active"
@@ -192,6 +195,10 @@ def test_perception_lifecycle_tells_the_truth_for_missing_corrupt_and_valid_mode
             sent[0] += 1
 
         driver.wait(lambda: bool(embeddings), "an embedding once active", MODEL_LOAD_DEADLINE_S, every_spin=publish)
+        back = image_at(0, stamp_ns=START_NS - 30_000_000_000)  # 30 s back: with the default 1 s, a clip reset
+        driver.wait(lambda: driver.counter("frames_out_of_order") >= 1, "the frame stamped back",
+                    every_spin=lambda: images.publish(back))
+        assert driver.counter("clip_resets_time_jump") == 0
         assert transition(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
         assert transition(Transition.TRANSITION_CLEANUP) and state() == "unconfigured"
         assert not transition(Transition.TRANSITION_ACTIVATE)
