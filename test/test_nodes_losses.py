@@ -511,7 +511,10 @@ def test_monitor_keeps_going_when_perception_is_killed_and_restarted(tiny_model_
                     perception.kill()  # SIGKILL: the process gets no chance to shut down
                     perception.wait()
                 else:
-                    driver.wait(lambda: driver.counter("embedding_publisher_changes") >= 1,
+                    # (and its diagnostics to count both runs' embeddings: the first that names the new
+                    # publisher may come after its first embedding only)
+                    driver.wait(lambda: driver.counter("embedding_publisher_changes") >= 1
+                                and driver.counter("embeddings_received") >= 6,
                                 "the monitor to report the new publisher", every_spin=publish_frame)
             assert perception.returncode is not None
         values = driver.values()
