@@ -203,3 +203,20 @@ def test_component_errors_name_the_file(component_dirs, tmp_path) -> None:
         build_from_components(tmp_path / "empty", *args[1:], None, predictor_layers=2, base_config=tiny)
     # Fresh heads (None) are allowed: the starting point for training.
     assert build_from_components(*args, None, predictor_layers=2, base_config=tiny) is not None
+
+
+def test_model_dir_check_refuses_missing_truncated_and_foreign_directories(tmp_path, tiny_model_dir):
+    from model_fixtures import write_model_variants
+    from vljepa_ros.model.model_dir_check import model_dir_problem
+
+    variants = write_model_variants(tmp_path, tiny_model_dir)
+    assert "does not exist" in model_dir_problem(variants["missing"])
+    assert "truncated" in model_dir_problem(variants["truncated"])
+    assert model_dir_problem(variants["mismatched"]) is None  # whole files: the load decides
+    assert model_dir_problem(variants["valid"]) is None and model_dir_problem(tiny_model_dir) is None
+    assert "config.json is missing" in model_dir_problem(tmp_path)
+    padded = variants["valid"] / "model.safetensors"
+    padded.write_bytes(padded.read_bytes() + b"\0")
+    assert "truncated or corrupt" in model_dir_problem(variants["valid"])
+    (variants["valid"] / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    assert model_dir_problem(variants["valid"]) is not None

@@ -151,3 +151,33 @@ def test_sha256_of_files_covers_external_data(tmp_path: Path) -> None:
     assert sha256_of_files([graph, data]) != first
     assert sha256_of_files([graph]) != first
     os.remove(data)
+
+
+def test_engine_cache_dir_rule_confines_where_a_node_writes(tmp_path, monkeypatch):
+    from vljepa_ros.runtime.cache_dir_rules import cache_dir_problem, resolve_cache_dir
+
+    root = tmp_path / "cache_root"
+    monkeypatch.setenv("VLJEPA_ROS_CACHE", str(root))
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (tmp_path / "a_file").write_text("x")
+    link = tmp_path / "link_out"
+    link.symlink_to(tmp_path / "elsewhere")  # a link to a folder not made yet
+    inside_link = root / "sneaky"
+    root.mkdir()
+    inside_link.symlink_to(tmp_path / "outside_target")
+    assert resolve_cache_dir("") == root.resolve()
+    assert resolve_cache_dir(str(existing)) == existing.resolve()
+    assert resolve_cache_dir(str(root / "new" / "deep")) == (root / "new" / "deep").resolve()  # created on use
+    refused = {
+        "/etc/vljepa_probe": "does not exist and is not inside the cache root",
+        "../../../../tmp/escape": "is relative",
+        f"{root}/probe/../probe/deep/er": "contains '..'",
+        str(tmp_path / "a_file"): "is not a directory",
+        str(link / "x"): "does not exist and is not inside",
+        str(inside_link / "deep"): "does not exist and is not inside",  # resolved: the link leaves the root
+    }
+    for value, reason in refused.items():
+        problem = cache_dir_problem(value)
+        assert problem is not None and reason in problem, (value, problem)
+    assert not (tmp_path / "outside_target").exists() and not (tmp_path / "elsewhere").exists()

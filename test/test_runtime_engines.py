@@ -179,6 +179,15 @@ def test_cached_export_is_reused_and_checked_against_the_model(tiny_model_dir: P
     assert find_export(export_dir, torch_engine.model_id, EXPORT_QUERY_TOKENS, 8) is not None
     assert find_export(export_dir, "tiny-0000beef", EXPORT_QUERY_TOKENS, 8) is None  # other weights: stale
     assert find_export(export_dir, torch_engine.model_id, 8, 8) is None  # other query length: not this graph
+    # With the model's config the whole key (format, graph, model id, lengths, shapes) must match.
+    from types import SimpleNamespace
+
+    from vljepa_ros.model.checkpoint import load_config
+    config = load_config(tiny_model_dir)
+    assert find_export(export_dir, torch_engine.model_id, EXPORT_QUERY_TOKENS, 8, config=config) is not None
+    other_shape = SimpleNamespace(text_max_tokens=config.text_max_tokens, frames_per_clip=config.frames_per_clip,
+                                  image_size=config.image_size * 2, shared_dim=config.shared_dim)
+    assert find_export(export_dir, torch_engine.model_id, EXPORT_QUERY_TOKENS, 8, config=other_shape) is None
 
 
 def test_torch_bf16_on_cpu_stays_close(tiny_model_dir: Path, torch_engine) -> None:  # noqa: F811

@@ -27,13 +27,50 @@ def test_frame_gaps_count_k_minus_one_per_gap_of_k_periods():
 def test_frame_gaps_survive_heavy_loss_and_ignore_duplicates_pauses_and_clock_jumps():
     estimator = FrameGapEstimator()
     stamps = [index * PERIOD_NS for index in range(0, 200) if index % 3 != 1]  # a third lost
-    # 66 lost (indices 1, 4, ..., 196); the two before the estimate has MIN_DELTAS deltas are not counted
-    assert sum(estimator.observe(stamp) for stamp in stamps) == 64
+    # 66 lost (indices 1, 4, ..., 196), those before the first estimate too (counted once it exists)
+    assert sum(estimator.observe(stamp) for stamp in stamps) == 66
     assert estimator.observe(stamps[-1]) == 0 and estimator.observe(stamps[-5]) == 0  # duplicate, late
-    assert estimator.observe(stamps[-1] + 5_000_000_000) == 0 and estimator.pauses == 1  # the camera paused 5 s
-    estimator.observe(1_000)  # a bag looped: starts over, no loss counted
-    assert estimator.jumps == 1 and estimator.lost == 64
+    assert estimator.not_newer == 2
+    assert estimator.observe(stamps[-1] + 5_000_000_000) == 0 and estimator.pauses == 0  # decided at the next frame
+    assert estimator.open_gap_frames == 149
+    estimator.observe(1_000)  # a bag looped: starts over, no loss counted; the 5 s silence was a pause
+    assert estimator.jumps == 1 and estimator.lost == 66 and estimator.pauses == 1
+    assert estimator.longest_pause_ns == 5_000_000_000
     assert sum(estimator.observe(1_000 + index * PERIOD_NS) for index in range(1, 20)) == 0
+
+
+def test_the_period_estimate_is_not_fooled_by_the_loss_it_estimates():
+    """89% lost in bursts (a raw camera without the large-image profile), and a burst that overran the
+    subscriber's queue (runs of consecutive frames between long gaps): every missing frame is counted."""
+    rng = np.random.default_rng(1)
+    kept, index = [], 0
+    while index < 7200:
+        kept.extend(range(index, index + int(rng.integers(1, 4))))  # a short run arrives ...
+        index = kept[-1] + 1 + int(rng.integers(5, 29))  # ... then 5-28 frames are lost (< 1 s)
+    estimator = FrameGapEstimator()
+    missing = sum(estimator.observe(1_000_000_000 + i * PERIOD_NS) for i in kept)
+    assert missing == kept[-1] + 1 - len(kept) and len(kept) / (kept[-1] + 1) < 0.2
+    assert estimator.period_ns == pytest.approx(PERIOD_NS, rel=0.01)
+    overrun = [i for start in range(0, 3000, 300) for i in range(start, start + 9)]  # 9 of every 300 taken
+    estimator = FrameGapEstimator()  # published in 0.07 s: the frames arrive 1 ms apart
+    counted = sum(estimator.observe(i * PERIOD_NS, arrival_ns=n * 1_000_000) for n, i in enumerate(overrun))
+    assert counted == overrun[-1] + 1 - len(overrun) and estimator.pauses == 0
+    paused = FrameGapEstimator()  # the same stamps arriving in real time: the long silences were pauses
+    assert sum(paused.observe(i * PERIOD_NS, arrival_ns=i * PERIOD_NS) for i in overrun) == 0
+    assert paused.pauses == 9
+
+
+def test_a_pause_is_reported_as_one_and_a_long_loss_the_middleware_saw_is_counted():
+    estimator = FrameGapEstimator()
+    stamps = [index * 100_000_000 for index in range(6)] + [1_600_000_000 + index * 100_000_000 for index in range(6)]
+    assert sum(estimator.observe(stamp, middleware_lost=0) for stamp in stamps) == 0  # +1.1 s, nothing lost
+    assert estimator.pauses == 1 and estimator.longest_pause_ns == 1_100_000_000
+    # 2 s of frames lost that the middleware reported (message_lost): a loss, not a pause.
+    estimator.observe(3_700_000_000, middleware_lost=0)
+    assert estimator.observe(3_800_000_000, middleware_lost=15) == 15 and estimator.pauses == 1  # 1.6 s
+    # A declared rate (expected_rate_hz) needs no estimate: the first gap already counts.
+    declared = FrameGapEstimator(expected_period_s=0.1)
+    assert [declared.observe(stamp) for stamp in (0, 100_000_000, 400_000_000)] == [0, 0, 2]
 
 
 def test_sequence_gaps_per_publisher_with_restarts():

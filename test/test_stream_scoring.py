@@ -72,3 +72,13 @@ def test_validate_embedding():
                          [np.ones((2, 3)), "1-D"]):
         with pytest.raises(InvalidEmbeddingError, match=message):
             validate_embedding(bad, 3)
+
+
+def test_require_unit_norm_refuses_other_norms():
+    from vljepa_ros.stream.embedding_checks import require_unit_norm
+
+    unit = np.ones(4, np.float32) / 2
+    assert require_unit_norm(unit) is unit and require_unit_norm(unit * 1.005) is not None
+    for norm in (37.0, 0.5, 1.02):
+        with pytest.raises(InvalidEmbeddingError, match="unit vectors"):
+            require_unit_norm(unit * norm)

@@ -14,9 +14,10 @@ blocks image reception; the node's executor has two threads (EXECUTOR_THREADS) a
 own callback group, so a `rank_actions` call never holds up the camera history either.
 
 Requests are bounded: at most MAX_CANDIDATES candidates of at most MAX_CANDIDATE_CHARS characters
-each per `rank_actions` call; a larger request is refused with the limit in its `message`. Refused
-requests, rejected frames and history resets (clock jumped back) are counted on /diagnostics, at
-WARN while they rise.
+each per `rank_actions` call; a larger request is refused with the limit in its `message`, and so is
+an initial state stamped after the final one. Refused requests, rejected frames, camera frames lost
+in transport (nodes/camera_losses.py) and history resets (clock jumped back) are counted on
+/diagnostics, at WARN while they rise.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import ActionHypotheses
+from vljepa_ros.nodes.camera_losses import CameraLosses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
@@ -63,6 +65,8 @@ PARAMETERS = (
                   "(bag loop, /clock reset): the history is cleared and starts over from it (0: never)",
                   min_value=0.0, max_value=3600.0, read_only=True),
     ParameterSpec("temperature", 0.07, "softmax temperature of the published probabilities", min_value=1e-4, max_value=100.0),
+    ParameterSpec("expected_rate_hz", 0.0, "the camera's frame rate, if known: frames lost in transport are counted "
+                  "against it (0: estimated from the stamps)", min_value=0.0, max_value=10000.0, read_only=True),
 )
 
 
@@ -81,6 +85,7 @@ class ActionInferenceNode(Node):
         self._inference_lock = threading.Lock()  # one model call at a time (service vs streaming)
         self.images_received = 0
         self.requests_served = 0
+        self.model_load_failures = 0  # loads that failed; a working model was kept, if there was one
         self.stream_skipped = 0
         self.stream_rate = RateMeter()
         self.latency = LatencyStats()
@@ -90,6 +95,7 @@ class ActionInferenceNode(Node):
                            "images, or stamps within history_tolerance_s of the camera history")
         self.losses.define("images_rejected", "camera frames that could not be decoded when looked up",
                            "publish a supported encoding (rgb8, bgr8, rgba8, bgra8, mono8, mono16) or a valid JPEG/PNG")
+        self.camera = CameraLosses(self, self.losses, self.values["expected_rate_hz"], self.values["time_jump_reset_s"])
         self.losses.define("history_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the frame "
                            "history was cleared and starts over", "expected on a bag loop; time_jump_reset_s sets "
                            "the threshold")
@@ -98,9 +104,8 @@ class ActionInferenceNode(Node):
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_model()
         images = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
-        self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS,
-                                 callback_group=images)
+        self.camera.subscribe(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
+        self.camera.subscribe(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS, callback_group=images)
         self.create_service(RankActions, "rank_actions", self._on_rank_actions,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._stream_worker: KeepLatestWorker[None] = KeepLatestWorker(
@@ -116,8 +121,6 @@ class ActionInferenceNode(Node):
             problem = check_text_file("candidates_file", str(parameter.value), "candidate action")
             if problem:
                 return problem
-        if parameter.name == "query" and not str(parameter.value).strip():
-            return "query must not be empty"
         return None
 
     def _after_set_parameters(self, parameters: list[Parameter]) -> None:
@@ -166,8 +169,13 @@ class ActionInferenceNode(Node):
             self.diagnostics.ok("running")
 
     def _on_load_failed(self, error: Exception) -> None:
-        with self._inference_lock:
-            self.engine = None
+        """A working model is never thrown away for one that failed to load: it keeps serving."""
+        self.model_load_failures += 1
+        if self.engine is not None:
+            message = f"kept model {self.engine.model_id}: the new settings failed to load: {error}"
+            self.get_logger().error(message)
+            self.diagnostics.warn(message)
+            return
         self.get_logger().error(f"model not loaded: {error}")
         self.diagnostics.error(f"model not loaded: {error}")
 
@@ -224,12 +232,14 @@ class ActionInferenceNode(Node):
         try:
             check_request_bounds(list(request.candidates))
             if request.use_stamps:
+                check_state_order(stamp_to_ns(request.initial_stamp), stamp_to_ns(request.final_stamp), "initial_stamp")
                 initial_ns, initial = self._lookup(stamp_to_ns(request.initial_stamp))
                 final_ns, final = self._lookup(stamp_to_ns(request.final_stamp))
             else:
                 initial, final = image_msg_to_rgb(request.initial_image), image_msg_to_rgb(request.final_image)
                 initial_ns = stamp_to_ns(request.initial_image.header.stamp)
                 final_ns = stamp_to_ns(request.final_image.header.stamp)
+                check_state_order(initial_ns, final_ns, "initial_image.header.stamp")
             ranking = self.rank(initial, final, list(request.candidates))
         except (VLJepaError, LookupError) as error:
             response.success, response.message = False, str(error)
@@ -278,8 +288,12 @@ class ActionInferenceNode(Node):
             "latency_p50_ms": self.latency.percentile_ms(50),
             "latency_p95_ms": self.latency.percentile_ms(95),
             "images_received": self.images_received,
+            "newest_stamp_ns": self.camera.newest_stamp_ns(),
+            "frames_late_or_duplicate": self.camera.not_newer(),  # received, not newer than the newest: no gap
+            **self.camera.values(),
             "history_frames": len(self.history),
             "requests_served": self.requests_served,
+            "model_load_failures": self.model_load_failures,
             **self.losses.values(),
             "requests_failed": self.losses["requests_refused"],  # the earlier name
             "drops": self.losses["images_rejected"],
@@ -301,6 +315,15 @@ def check_request_bounds(candidates: list[str]) -> None:
     if too_long:
         raise VLJepaError(f"candidate {too_long[0]} has {len(candidates[too_long[0]])} characters: at most "
                           f"{MAX_CANDIDATE_CHARS} per candidate ({len(too_long)} candidate(s) too long)")
+
+
+def check_state_order(initial_ns: int, final_ns: int, what: str) -> None:
+    """Refuse a request whose initial state comes after its final one: inverse dynamics asks which
+    action led from the first state to the second, so the order is the question. Equal stamps (or
+    images without stamps, both 0) are allowed."""
+    if initial_ns > final_ns:
+        raise VLJepaError(f"{what} ({initial_ns / 1e9:.3f} s) is after the final state's ({final_ns / 1e9:.3f} s): "
+                          "the initial state must not come after the final one (swap them)")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from vljepa_ros.errors import ImageConversionError
+from vljepa_ros.nodes.parameter_rules import check_shared_parameter
 from vljepa_ros.nodes.spinning import EXECUTORS, executor_option, run_nodes
 from vljepa_ros.paths import read_text_lines
 from vljepa_ros.runtime import BACKENDS, DEVICES, PRECISIONS
@@ -90,7 +91,8 @@ def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
-            problem = _check_choice(by_name, parameter) or (extra_check(parameter) if extra_check else None)
+            problem = (_check_choice(by_name, parameter) or check_shared_parameter(parameter)
+                       or (extra_check(parameter) if extra_check else None))
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
@@ -106,12 +108,13 @@ def _check_choice(specs: dict[str, ParameterSpec], parameter: Parameter) -> str 
 
 
 def parameter_values(node: Node, specs: Sequence[ParameterSpec]) -> dict[str, Any]:
-    """Current values; raises ValueError for a value outside its choices.
+    """Current values; raises ValueError for a value outside its choices or `check_shared_parameter`'s rules.
 
     A bad value from a YAML file or the command line cannot be rejected at declaration, so the
     node checks here when it (re)loads, reports the reason and keeps running unconfigured."""
     by_name = {spec.name: spec for spec in specs}
-    problems = [problem for spec in specs if (problem := _check_choice(by_name, node.get_parameter(spec.name)))]
+    problems = [problem for spec in specs if (problem := _check_choice(by_name, node.get_parameter(spec.name))
+                                              or check_shared_parameter(node.get_parameter(spec.name)))]
     if problems:
         raise ValueError("; ".join(problems))
     return raw_parameter_values(node, specs)
@@ -127,7 +130,8 @@ MODEL_PARAMETERS = (
     ParameterSpec("backend", "torch", "inference backend; applied on configure", choices=BACKENDS),
     ParameterSpec("device", "cpu", "inference device; applied on configure", choices=DEVICES),
     ParameterSpec("precision", "fp32", "inference precision; applied on configure", choices=PRECISIONS),
-    ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros)"),
+    ParameterSpec("engine_cache_dir", "", "ONNX export / TensorRT engine cache (empty: ~/.cache/vljepa_ros); an "
+                  "absolute path without '..', of an existing folder or one inside the cache root (README, Security)"),
     ParameterSpec("inference_threads", 1, "CPU threads of the inference engine (0: the backend's default, all cores; "
                   "torch's setting is per process). 1 keeps thread pools of several nodes from stalling each other "
                   "on a small CPU; applied on configure", min_value=0, max_value=256),
@@ -200,9 +204,11 @@ def create_engine_from(values: dict[str, Any]):
     """Build the inference engine the model parameters describe (raises VLJepaError/FileNotFoundError)."""
     from vljepa_ros.paths import resolve_model_dir
     from vljepa_ros.runtime import create_engine
+    from vljepa_ros.runtime.cache_dir_rules import resolve_cache_dir
+    cache_dir = values.get("engine_cache_dir") or None
     return create_engine(resolve_model_dir(values["model_dir"]), backend=values["backend"],
                          device=values["device"], precision=values.get("precision", "fp32"),
-                         cache_dir=values.get("engine_cache_dir") or None,
+                         cache_dir=resolve_cache_dir(cache_dir) if cache_dir else None,
                          threads=values.get("inference_threads") or None)
 
 

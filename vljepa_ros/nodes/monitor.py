@@ -44,7 +44,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_
 from vljepa_ros.nodes.live_view import LIVE_VIEW_PARAMETERS, LiveView
 from vljepa_ros.paths import bank_file, read_text_lines
 from vljepa_ros.runtime.base import InferenceEngine
-from vljepa_ros.stream.embedding_checks import validate_embedding
+from vljepa_ros.stream.embedding_checks import require_unit_norm, validate_embedding
 from vljepa_ros.stream.shift_detector import DetectorSettings, OnlineShiftDetector, SegmentEvent
 from vljepa_ros.stream.stream_gaps import SequenceGapCounter
 
@@ -121,6 +121,8 @@ class MonitorNode(Node):
         self.values = raw_parameter_values(self, PARAMETERS)  # checked when the model is loaded
         self.engine: InferenceEngine | None = None
         self.decoder = None
+        self.decoder_kind = self.values["decoder"]  # of the decoder loaded (kept when a new one fails to load)
+        self.model_load_failures = 0
         self.detector = self._make_detector()
         self.embeddings_received = 0
         self.decodes = 0
@@ -128,7 +130,8 @@ class MonitorNode(Node):
         self.losses.define("embeddings_lost_in_transport", "embeddings that never arrived (gaps in the publisher's "
                            "sequence)", "the subscription holds 200 embeddings (reliable): a publisher that "
                            "sends faster than the monitor takes them, or a lossy link, loses them")
-        self.losses.define("embeddings_rejected", "embeddings refused (NaN/Inf, all zeros, wrong dimension)",
+        self.losses.define("embeddings_rejected", "embeddings refused (NaN/Inf, all zeros, wrong dimension, not "
+                           "unit length)",
                            "the publisher must send unit-length embeddings of the monitor's model (model_dir)")
         self.losses.define("drops", "closed segments dropped because the decoder is behind",
                            "raise max_pending_decodes, or use the faster retrieval decoder")
@@ -192,7 +195,8 @@ class MonitorNode(Node):
             self._on_load_failed(error)
             return
         self.diagnostics.warn("loading the decoder")
-        self._decoder_settled.clear()
+        if self.decoder is None:  # else the working decoder goes on until the new one has loaded
+            self._decoder_settled.clear()
         self.loader.start(lambda: self._load(values))
 
     @staticmethod
@@ -202,18 +206,26 @@ class MonitorNode(Node):
         engine = create_engine_from(values)
         model_dir = resolve_model_dir(values["model_dir"])
         if values["decoder"] == "generative":
-            return engine, GenerativeTextDecoder(model_dir, engine.encode_texts)
-        return engine, retrieval_decoder(model_dir, engine.encode_texts, values["text_bank_file"])
+            return engine, GenerativeTextDecoder(model_dir, engine.encode_texts), values["decoder"]
+        return engine, retrieval_decoder(model_dir, engine.encode_texts, values["text_bank_file"]), values["decoder"]
 
     def _on_loaded(self, loaded: tuple) -> None:
-        self.engine, self.decoder = loaded
+        self.engine, self.decoder, self.decoder_kind = loaded
         self._decoder_settled.set()
-        self.get_logger().info(f"decoding with the {self.values['decoder']} decoder of model {self.engine.model_id}")
+        self.get_logger().info(f"decoding with the {self.decoder_kind} decoder of model {self.engine.model_id}")
         self.diagnostics.ok("running")
 
     def _on_load_failed(self, error: Exception) -> None:
-        self.engine = self.decoder = None
+        """A working decoder is never thrown away for one that failed to load: it keeps decoding."""
+        self.model_load_failures += 1
         self._decoder_settled.set()
+        if self.decoder is not None and self.engine is not None:
+            message = (f"kept the {self.decoder_kind} decoder of model {self.engine.model_id}: the new settings "
+                       f"failed to load: {error}")
+            self.get_logger().error(message)
+            self.diagnostics.warn(message)
+            return
+        self.engine = self.decoder = None
         self.get_logger().error(f"decoder not loaded: {error}")
         self.diagnostics.error(f"decoder not loaded: {error}")
 
@@ -234,8 +246,8 @@ class MonitorNode(Node):
             self.detector = self._make_detector()
         self.model_id = message.model_id
         try:
-            vector = validate_embedding(from_float32_field(message.embedding), self._expected_dimension(),
-                                        name=f"embedding {message.sequence}")
+            vector = require_unit_norm(validate_embedding(from_float32_field(message.embedding), self._expected_dimension(),
+                                                          name=f"embedding {message.sequence}"), f"embedding {message.sequence}")
             if message.dimension and message.dimension != vector.shape[0]:
                 raise VLJepaError(f"embedding {message.sequence} holds {vector.shape[0]} values but says "
                                   f"dimension {message.dimension}")
@@ -319,7 +331,7 @@ class MonitorNode(Node):
             decoded = decoder.decode(event.embedding)
             self.decode_latency.add(time.monotonic() - started)
             self.decodes += 1
-            message.text, message.text_score, message.decoder = decoded.text, decoded.score, self.values["decoder"]
+            message.text, message.text_score, message.decoder = decoded.text, decoded.score, self.decoder_kind
         message.sequence = self.sequence
         self.sequence += 1
         self.publisher.publish(message)
@@ -371,7 +383,8 @@ class MonitorNode(Node):
             "shift_score": self.detector.last_score,
             "backend": self.engine.backend if self.engine else "",
             "model_id": self.model_id or (self.engine.model_id if self.engine else ""),
-            "decoder": self.values["decoder"],
+            "decoder": self.decoder_kind,
+            "model_load_failures": self.model_load_failures,
             **self.live_view.diagnostic_values(),
         }
 

@@ -12,7 +12,8 @@ Every embedding says how familiar its clip looks to the model (stream/familiarit
 `in_distribution`) and how sure its best label is (`label_confidence`, `label_margin`); the labels of an
 unfamiliar clip are withheld, and /diagnostics is at WARN while most recent clips are unfamiliar.
 
-Nothing is lost silently: frames lost in transport (gaps in the camera's stamp cadence), clips
+Nothing is lost silently: frames lost in transport (gaps in the publisher's sequence numbers, else in
+the camera's stamp cadence: nodes/camera_losses.py), clips
 replaced by newer ones, rejected images, frames out of order and clip resets (image size change,
 clock jump back) are counted on /diagnostics, which is at WARN while any of them rises.
 
@@ -33,6 +34,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import SemanticEmbedding
+from vljepa_ros.nodes.camera_losses import CameraLosses
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics,
                                      LatencyStats, LossCounters, ParameterSpec, RateMeter, check_text_file,
                                      create_engine_from,
@@ -47,7 +49,6 @@ from vljepa_ros.stream.clips import CAPTION_QUERY
 from vljepa_ros.stream.familiarity import FAMILIARITY_FILE, FamiliarityModel, UnfamiliarShare
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
 from vljepa_ros.stream.label_bank import LabelBank, label_confidence
-from vljepa_ros.stream.stream_gaps import FrameGapEstimator
 
 PARAMETERS = (
     *MODEL_PARAMETERS,
@@ -72,13 +73,12 @@ PARAMETERS = (
                   "(they are withheld by default: the nearest label of an unknown scene means nothing)"),
     ParameterSpec("unfamiliar_window_s", 10.0, "/diagnostics reports the share of unfamiliar clips over this window "
                   "and warns while it is over half", min_value=1.0, max_value=3600.0),
+    ParameterSpec("expected_rate_hz", 0.0, "the camera's frame rate, if known: frames lost in transport are counted "
+                  "against it (0: estimated from the stamps)", min_value=0.0, max_value=10000.0, read_only=True),
     ParameterSpec("autostart", True, "configure and activate on start", read_only=True),
 )
 
 
-TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
-                    "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
-                    "image_queue_depth")
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
 
 
@@ -122,8 +122,8 @@ class PerceptionNode(LifecycleNode):
         self.latency = LatencyStats()  # last frame received -> embedding published
         self.inference_latency = LatencyStats()  # the engine call alone: latency minus it is the node's own cost
         self.losses = LossCounters(self)
-        self.losses.define("frames_lost_in_transport", "camera frames that never arrived (gaps in the header.stamp "
-                           "cadence)", TRANSPORT_REMEDY)
+        jump_s = float(self.get_parameter("time_jump_reset_s").value)
+        self.camera = CameraLosses(self, self.losses, float(self.get_parameter("expected_rate_hz").value), jump_s)
         self.losses.define("clips_dropped", "clips replaced by newer ones before inference took them",
                            "inference is slower than clips arrive: raise stride_frames or sample_period_s, or use a "
                            "faster backend/device")
@@ -137,10 +137,7 @@ class PerceptionNode(LifecycleNode):
         self.losses.define("clip_resets_time_jump", "the clock jumped back (bag loop, /clock reset): the clip being "
                            "assembled was discarded and a new one started", "expected on a bag loop; "
                            "time_jump_reset_s sets the threshold")
-        jump_s = float(self.get_parameter("time_jump_reset_s").value)
         self._jump_ns = int(jump_s * 1e9)
-        # One cadence per topic (a camera publishing both would interleave them).
-        self._gaps = {kind: FrameGapEstimator(max_backward_jump_s=jump_s) for kind in (Image, CompressedImage)}
         self.unfamiliar = UnfamiliarShare(float(self.get_parameter("unfamiliar_window_s").value))
         self.labels_withheld = 0
         self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses, warnings=self._warnings)
@@ -153,8 +150,6 @@ class PerceptionNode(LifecycleNode):
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_parameter(self, parameter: Parameter) -> str | None:
-        if parameter.name == "query" and not str(parameter.value).strip():
-            return "query must not be empty"
         if parameter.name == "label_bank_file":
             return check_text_file("label_bank_file", str(parameter.value), "label")
         if parameter.name == "familiarity_file" and parameter.value:
@@ -201,6 +196,8 @@ class PerceptionNode(LifecycleNode):
         with self._lock:
             self.engine, self.label_bank, self.assembler = loaded.engine, loaded.label_bank, loaded.assembler
             self.familiarity = loaded.familiarity
+            self._jump_ns = self.assembler.max_backward_jump_ns  # time_jump_reset_s, applied on configure
+            self.camera.set_max_backward_jump_s(self._jump_ns / 1e9)
         self.state_label = "inactive"
         familiarity = (f"familiarity calibrated at a {self.familiarity.false_alarm_rate:g} false-alarm rate"
                        if self.familiarity else "no familiarity calibration (run `vljepa-ros calibrate`)")
@@ -217,7 +214,7 @@ class PerceptionNode(LifecycleNode):
         label_bank = self._load_label_bank(values, engine)
         frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
         assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"],
-                                  max_backward_jump_s=self._jump_ns / 1e9)  # the value the node checks with
+                                  max_backward_jump_s=values["time_jump_reset_s"])
         return LoadedModel(engine, label_bank, assembler, self._load_familiarity(values, engine))
 
     @staticmethod
@@ -268,8 +265,8 @@ class PerceptionNode(LifecycleNode):
                                        on_drop=lambda: self.losses.count("clips_dropped"))
         image_qos = sensor_qos(int(self.get_parameter("image_queue_depth").value))
         self.subscriptions_ = [
-            self.create_subscription(Image, "image_in", self._on_image, image_qos),
-            self.create_subscription(CompressedImage, "image_in/compressed", self._on_image, image_qos),
+            self.camera.subscribe(Image, "image_in", self._on_image, image_qos),
+            self.camera.subscribe(CompressedImage, "image_in/compressed", self._on_image, image_qos),
         ]
         self.activated = True
         self.state_label = "active"
@@ -322,11 +319,6 @@ class PerceptionNode(LifecycleNode):
         received = time.monotonic()
         self.images_received += 1
         stamp_ns = stamp_to_ns(message.header.stamp)
-        gaps = self._gaps[type(message)]
-        missing = gaps.observe(stamp_ns)
-        if missing:
-            self.losses.count("frames_lost_in_transport", missing, f"{missing} frame(s) missing before stamp "
-                              f"{stamp_ns / 1e9:.3f} s (frame period {gaps.period_ns / 1e6:.1f} ms)")
         newest = self.newest_stamp_ns
         if newest and stamp_ns <= newest and not (self._jump_ns and newest - stamp_ns > self._jump_ns):
             # Counted here, configured or not, so that the books (received = new frames + out of order) close.
@@ -428,6 +420,7 @@ class PerceptionNode(LifecycleNode):
             "newest_stamp_ns": self.newest_stamp_ns,
             "images_while_loading": self.images_while_loading,
             **losses,
+            **self.camera.values(),
             "clips_assembled": self.clips_assembled,
             "inference_failures": self.inference_failures,
             "embeddings_published": self.sequence,

@@ -84,7 +84,8 @@ def find_onnx_export(assets: ModelAssets, cache_dir: str | Path | None = None,
 
     query_tokens = int(query_tokens or assets.config.query_max_tokens)
     for directory in _export_dirs(assets, cache_dir)[0]:
-        found = find_export(directory, assets.model_id, query_tokens, int(assets.config.text_max_tokens))
+        found = find_export(directory, assets.model_id, query_tokens, int(assets.config.text_max_tokens),
+                            config=assets.config)
         if found is not None:
             return found
     return None

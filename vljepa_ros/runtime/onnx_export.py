@@ -97,20 +97,32 @@ def _text_module(model: Any) -> Any:
     return TextGraph(model).eval()
 
 
-def export_metadata(model: Any, model_id: str, query_tokens: int, graph: str) -> dict[str, str]:
-    import torch
+# The key an export is found by: a graph whose metadata differs in any of these is not loaded.
+IDENTITY_KEYS = ("format", "graph", "model_id", "query_tokens", "text_tokens", "frames_per_clip", "image_size",
+                 "dimension")
 
-    config = model.config
+
+def export_identity(config: Any, model_id: str, query_tokens: int, graph: str) -> dict[str, str]:
+    """The IDENTITY_KEYS of one graph of a model: format, model id (preset + weights digest) and shapes."""
     return {
         "format": EXPORT_FORMAT,
         "graph": graph,
         "model_id": model_id,
-        "preset": str(getattr(config, "name", "")),
         "query_tokens": str(query_tokens),
         "text_tokens": str(config.text_max_tokens),
         "frames_per_clip": str(config.frames_per_clip),
         "image_size": str(config.image_size),
         "dimension": str(config.shared_dim),
+    }
+
+
+def export_metadata(model: Any, model_id: str, query_tokens: int, graph: str) -> dict[str, str]:
+    import torch
+
+    config = model.config
+    return {
+        **export_identity(config, model_id, query_tokens, graph),
+        "preset": str(getattr(config, "name", "")),
         "torch_version": torch.__version__,
         "exporter": "torch.onnx.export(dynamo=True)",
     }
@@ -212,12 +224,13 @@ def _is_current(path: Path, expected: dict[str, str]) -> bool:
     except Exception as error:  # a torn or foreign file: re-export rather than fail
         LOGGER.warning("cannot read %s (%s); re-exporting", path, error)
         return False
-    keys = ("format", "graph", "model_id", "query_tokens", "text_tokens", "frames_per_clip", "image_size", "dimension")
-    return all(found.get(k) == expected[k] for k in keys)
+    return all(found.get(k) == expected[k] for k in IDENTITY_KEYS)
 
 
-def find_export(directory: Path, model_id: str, query_tokens: int, text_tokens: int) -> OnnxExport | None:
-    """An existing, current export of `model_id` in `directory`, or None."""
+def find_export(directory: Path, model_id: str, query_tokens: int, text_tokens: int,
+                config: Any = None) -> OnnxExport | None:
+    """An existing, current export of `model_id` in `directory`, or None. With the model's `config`,
+    every IDENTITY_KEYS entry of both graphs must match (shapes included), else the export is not loaded."""
     directory = Path(directory)
     clip_path, text_path = directory / clip_graph_name(query_tokens), directory / text_graph_name(text_tokens)
     if not (clip_path.is_file() and text_path.is_file()):
@@ -227,6 +240,14 @@ def find_export(directory: Path, model_id: str, query_tokens: int, text_tokens: 
     except Exception as error:  # onnx raises several types for a torn or foreign file: not a usable export
         LOGGER.warning("ignoring the export in %s: %s", directory, error)
         return None
+    if config is not None:
+        mismatched = [f"{graph}.{key}" for graph, meta in (("clip", clip_meta), ("text", text_meta))
+                      for key, value in export_identity(config, model_id, query_tokens, graph).items()
+                      if meta.get(key) != value]
+        if mismatched:
+            LOGGER.info("not loading the export in %s: its key differs (%s)", directory, ", ".join(mismatched))
+            return None
+        return OnnxExport(clip_path=clip_path, text_path=text_path, metadata=clip_meta)
     if (clip_meta.get("model_id") == model_id == text_meta.get("model_id")
             and clip_meta.get("format") == EXPORT_FORMAT == text_meta.get("format")
             and clip_meta.get("query_tokens") == str(query_tokens)):

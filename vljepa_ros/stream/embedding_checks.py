@@ -31,6 +31,20 @@ def validate_embedding(values, expected_dim: int | None = None, name: str = "emb
     return array
 
 
+UNIT_NORM_TOLERANCE = 0.01  # |norm - 1| allowed: fp16/bf16 engines round to ~1e-3; 37 is not an embedding
+
+
+def require_unit_norm(array: np.ndarray, name: str = "embedding", tolerance: float = UNIT_NORM_TOLERANCE) -> np.ndarray:
+    """`array` if its L2 norm is 1 within `tolerance`, else InvalidEmbeddingError. Embeddings on the wire
+    are unit vectors (the cosine space the model was trained in); another norm means a foreign or broken
+    publisher, whose vectors would move the shift detector's variance by the square of their norm."""
+    norm = float(np.linalg.norm(array))
+    if not abs(norm - 1.0) <= tolerance:
+        raise InvalidEmbeddingError(f"{name} has norm {norm:.4g}: embeddings must be unit vectors "
+                                    f"(norm 1 within {tolerance:g})")
+    return array
+
+
 def validate_embedding_matrix(values, expected_dim: int | None = None, name: str = "embeddings") -> np.ndarray:
     """Return `values` as a (N, D) float32 array with finite entries, or raise InvalidEmbeddingError."""
     array = np.asarray(values, dtype=np.float32)
