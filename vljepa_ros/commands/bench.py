@@ -50,6 +50,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--transport-profile", default=None,
                        help="Fast DDS XML profile for every process (default: the package's "
                             "config/fastdds_large_images.xml; 'none': Fast DDS's built-in transports)")
+    group.add_argument("--live-view", action="store_true",
+                       help="play each camera twice on the same nodes, the monitor's live view off then on, "
+                            "and report its cost side by side (CPU, CPU ms per rendered frame, render time)")
 
 
 def parse_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -74,7 +77,7 @@ def pipeline_options(args: argparse.Namespace):
         backends=parse_list(args.backends or "torch,onnxruntime", BACKENDS, "--backends"),
         topologies=parse_list(args.topologies, TOPOLOGIES, "--topologies"),
         cameras=parse_list(args.cameras, CAMERAS, "--cameras"), duration_s=args.duration_s, idle_s=args.idle_s,
-        transport_profile=transport_profile)
+        transport_profile=transport_profile, live_view=args.live_view)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,8 @@ import yaml
 from vljepa_ros.commands.pipeline_harness import (CAMERAS, NAMESPACE, TOPOLOGIES, CameraInput, CpuWindow,
                                                   NodeProcesses, RawCameraPublisher, StealMeter, child_environment,
                                                   demo_bag_path, prepare_cameras, rss_mb, source_revision)
+from vljepa_ros.commands.pipeline_live_view import LiveViewSwitch, live_view_costs, live_view_states
+from vljepa_ros.commands.pipeline_tables import print_live_view_costs, print_table
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
 from vljepa_ros.stream.clips import CAPTION_QUERY
 
@@ -52,6 +54,7 @@ class BenchOptions:
     duration_s: float = 20.0
     idle_s: float = 20.0
     transport_profile: Path | None = None  # FASTDDS_DEFAULT_PROFILES_FILE of every process; None: Fast DDS defaults
+    live_view: bool = False  # also play each camera with the monitor's live view on (pipeline_live_view.py)
 
 
 @dataclass(frozen=True)
@@ -381,12 +384,18 @@ def run_session(topology: str, backend: str, options: BenchOptions, config: Path
         processes.start(topology, node_config, CAMERA_TOPIC, work_dir, env)
         probe.wait_until_ready(processes)
         idle = measure_idle(probe, processes, options.idle_s)
-        rows = []
+        rows, switch = [], LiveViewSwitch(probe.node) if options.live_view else None
         for name, camera in cameras.items():
             engine = engine_stats[(backend, name)]
             quiet_s = max(DRAIN_QUIET_S, 3e-3 * (engine["engine_p95_ms"] or 0.0))
-            measured = measure_stream(probe, processes, camera, quiet_s)
-            rows.append(build_row(topology, backend, camera, measured, engine, idle, settings))
+            for live_view in live_view_states(options.live_view):
+                if switch is not None:
+                    switch.switch(probe, processes, live_view)
+                    before = switch.counters(probe)
+                measured = measure_stream(probe, processes, camera, quiet_s)
+                rows.append(build_row(topology, backend, camera, measured, engine, idle, settings))
+                if switch is not None:
+                    rows[-1].update(switch.row_values(live_view, before, switch.counters(probe)))
     finally:
         processes.stop()
         probe.close()
@@ -431,7 +440,8 @@ def run_pipeline_benchmark(options: BenchOptions, console=None) -> dict:
         say(f"[red]failed[/]; node logs kept in {work_dir}")
         raise
     shutil.rmtree(work_dir, ignore_errors=True)
-    return {"machine": machine, "pipeline": rows, "idle": idle, "config": {
+    live_view = live_view_costs(rows, options.duration_s) if options.live_view else None
+    return {"machine": machine, "pipeline": rows, "idle": idle, "live_view": live_view, "config": {
         "deployment_config": str(config), "model_dir": str(model_dir), "model_id": load_assets(model_dir).model_id,
         "backends": list(options.backends), "topologies": list(options.topologies),
         "cameras": {name: {"rate_hz": camera.rate_hz, "frames_per_stream": camera.frame_count}
@@ -448,31 +458,6 @@ def run_pipeline_benchmark(options: BenchOptions, console=None) -> dict:
         "rss_mb": "peak VmRSS sampled about every 0.1 s while publishing",
         "source": revision, "wall_time_s": round(time.monotonic() - started, 1),
     }}
-
-
-def print_table(report: dict, console) -> None:
-    from rich.table import Table
-    short = {"bringup": "all", "perception_node": "P", "monitor_node": "M", "action_inference_node": "A"}
-    table = Table(title="pipeline benchmark (ms; CPU % of one core; RSS MB)",
-                  caption="targets: e2e p50 <= engine p50 + 5 | e2e p95 <= 2 x engine p95 + 10 | no clip drops | "
-                          "no frames lost | idle <= 2 % per process.  P/M/A: perception/monitor/action process")
-    for column in ("topology", "camera", "backend", "engine p50/p95", "e2e p50/p95", "clips exp/pub/drop",
-                   "frames pub/lost", "CPU %", "RSS MB", "idle CPU %", "targets"):
-        is_name = column in ("topology", "camera", "backend")
-        table.add_column(column, justify="left" if is_name else "right", no_wrap=is_name)
-
-    def per_process(values: dict) -> str:
-        return " ".join(f"{short.get(name, name)} {value:.0f}" for name, value in values.items())
-
-    for row in report["pipeline"]:
-        table.add_row(row["topology"], row["camera"], row["backend"], f"{row['engine_p50_ms']}/{row['engine_p95_ms']}",
-                      f"{row['latency_p50_ms']}/{row['latency_p95_ms']}",
-                      f"{row['clips_expected']}/{row['clips_published']}/{row['clips_dropped']}",
-                      f"{row['frames_published']}/{row['frames_lost']}", per_process(row["cpu_percent"]),
-                      per_process(row["rss_mb"]), per_process(row["idle_cpu_percent"]),
-                      "".join("✓" if met else "✗" for met in row["targets"].values()))
-    console.print(table)
-    console.print(f"wall time {report['config']['wall_time_s']:.0f} s")
 
 
 def run_and_report(options: BenchOptions) -> int:
@@ -496,5 +481,7 @@ def run_and_report(options: BenchOptions) -> int:
     options.json_path.parent.mkdir(parents=True, exist_ok=True)
     options.json_path.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report, console)
+    if report["live_view"]:
+        print_live_view_costs(report, console)
     console.print(f"wrote {options.json_path}")
     return 0

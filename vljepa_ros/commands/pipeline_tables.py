@@ -1,0 +1,44 @@
+"""The tables `vljepa-ros bench --pipeline` prints from its report (the JSON holds every number)."""
+from __future__ import annotations
+
+
+def print_table(report: dict, console) -> None:
+    from rich.table import Table
+    short = {"bringup": "all", "perception_node": "P", "monitor_node": "M", "action_inference_node": "A"}
+    table = Table(title="pipeline benchmark (ms; CPU % of one core; RSS MB)",
+                  caption="targets: e2e p50 <= engine p50 + 5 | e2e p95 <= 2 x engine p95 + 10 | no clip drops | "
+                          "no frames lost | idle <= 2 % per process.  P/M/A: perception/monitor/action process")
+    for column in ("topology", "camera", "backend", "engine p50/p95", "e2e p50/p95", "clips exp/pub/drop",
+                   "frames pub/lost", "CPU %", "RSS MB", "idle CPU %", "targets"):
+        is_name = column in ("topology", "camera", "backend")
+        table.add_column(column, justify="left" if is_name else "right", no_wrap=is_name)
+
+    def per_process(values: dict) -> str:
+        return " ".join(f"{short.get(name, name)} {value:.0f}" for name, value in values.items())
+
+    for row in report["pipeline"]:
+        camera = row["camera"] + (" + live view" if row.get("live_view") else "")  # --live-view: the "on" pass
+        table.add_row(row["topology"], camera, row["backend"], f"{row['engine_p50_ms']}/{row['engine_p95_ms']}",
+                      f"{row['latency_p50_ms']}/{row['latency_p95_ms']}",
+                      f"{row['clips_expected']}/{row['clips_published']}/{row['clips_dropped']}",
+                      f"{row['frames_published']}/{row['frames_lost']}", per_process(row["cpu_percent"]),
+                      per_process(row["rss_mb"]), per_process(row["idle_cpu_percent"]),
+                      "".join("✓" if met else "✗" for met in row["targets"].values()))
+    console.print(table)
+    console.print(f"wall time {report['config']['wall_time_s']:.0f} s")
+
+
+def print_live_view_costs(report: dict, console) -> None:
+    from rich.table import Table
+    table = Table(title="live view cost (monitor process CPU, % of one core)",
+                  caption="CPU ms per frame: the extra CPU with live view on, over its rendered frames; "
+                          "render p50: decode + draw + message in the monitor")
+    for column in ("topology", "camera", "backend", "CPU % off/on", "views/s", "render p50 ms",
+                   "CPU ms per frame", "e2e p50 off/on"):
+        table.add_column(column, justify="left" if column in ("topology", "camera", "backend") else "right")
+    for cost in report["live_view"]:
+        table.add_row(cost["topology"], cost["camera"], cost["backend"],
+                      f"{cost['cpu_percent_off']}/{cost['cpu_percent_on']}", f"{cost['frames_rendered_per_s']}",
+                      f"{cost['render_p50_ms']}", f"{cost['cpu_ms_per_frame']}",
+                      "/".join(str(value) for value in cost["latency_p50_ms_off_on"]))
+    console.print(table)
