@@ -1,7 +1,9 @@
 """The monitor's live view: an optional image topic a person watches in rqt_image_view or Foxglove.
 
 With `live_view:=true` the monitor subscribes the camera (`image_in`, `image_in/compressed`), keeps
-only the newest frame, undecoded, and at `live_view_rate_hz` decodes it and publishes `live_view`
+only the newest frame, still serialized (a raw subscription: a 30 Hz 640x480 camera is not
+deserialized 30 times a second in Python to show 5 frames), and at `live_view_rate_hz` deserializes
+and decodes it and publishes `live_view`
 (sensor_msgs/Image rgb8, drawn by vljepa_ros.stream.live_view): the frame with the newest event text
 (else the newest top label), its score, the familiarity, and a strip of the recent shift scores.
 Off (the default) it holds no subscription, timer or publisher and costs nothing; `ros2 param set`
@@ -20,6 +22,7 @@ from collections import deque
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import ImageConversionError
@@ -53,7 +56,7 @@ class LiveView:
         self._subscriptions: list = []
         self._timer = None
         self._publisher = None
-        self._newest_image = None  # decoded only when rendered: most camera frames are never shown
+        self._newest_image: tuple[type, bytes] | None = None  # (type, serialized): most frames are never shown
         self._shift_scores: deque[float] = deque(maxlen=SHIFT_HISTORY)
         self._shift_threshold = 0.0
         self._label = LiveViewContent()  # from the newest embedding: top label, confidence, familiarity
@@ -72,8 +75,10 @@ class LiveView:
         if not enabled:
             return
         self._publisher = self._node.create_publisher(Image, "live_view", LIVE_VIEW_QOS)
-        self._subscriptions = [self._node.create_subscription(message_type, topic, self._on_image, SENSOR_QOS)
-                               for message_type, topic in zip((Image, CompressedImage), self._camera_topics)]
+        self._subscriptions = [
+            self._node.create_subscription(message_type, topic, lambda data, kind=message_type: self._on_image(kind, data),
+                                           SENSOR_QOS, raw=True)
+            for message_type, topic in zip((Image, CompressedImage), self._camera_topics)]
         self._timer = self._node.create_timer(1.0 / rate_hz, self._render_and_publish)
 
     def _stop(self) -> None:
@@ -89,10 +94,10 @@ class LiveView:
         with self._lock:
             self._newest_image = None
 
-    def _on_image(self, message) -> None:
+    def _on_image(self, message_type: type, serialized: bytes) -> None:
         self.images_received += 1
         with self._lock:
-            self._newest_image = message
+            self._newest_image = message_type, serialized
 
     def note_embedding(self, message, shift_score: float, shift_threshold: float) -> None:
         """After the detector took an embedding: its shift score, top label, confidence and familiarity."""
@@ -128,11 +133,12 @@ class LiveView:
     def _render_and_publish(self) -> None:
         """Timer: draw the newest camera frame, once (no new frame, nothing published)."""
         with self._lock:
-            message, self._newest_image = self._newest_image, None
-        if message is None or self._publisher is None:
+            newest, self._newest_image = self._newest_image, None
+        if newest is None or self._publisher is None:
             return
         started = time.monotonic()
         try:
+            message = deserialize_message(newest[1], newest[0])
             rgb = image_msg_to_rgb(message)
         except ImageConversionError as error:
             self._losses.count("live_view_images_rejected", 1, str(error))
