@@ -80,6 +80,8 @@ RUN_ELSEWHERE = {
         ("test_runtime_backends.py", '"--tensorrt", "--fp16"'),
     "ros2 launch vljepa_ros vljepa.launch.py namespace:=robot1 config:=/path/to/my_robot.yaml":
         ("test_launch_testing.py", '"namespace:=robot1"'),
+    # The launched command lines (live_view reaches the monitor); the live view itself: test_nodes_live_view.py.
+    "ros2 launch vljepa_ros vljepa.launch.xml live_view:=true": ("test_launch_testing.py", '"live_view:=true"'),
 }
 # The fields `ros2 topic echo --once /vljepa/event` prints, in order (the README lists them).
 EVENT_FIELDS = ["header", "segment_start", "segment_end", "embeddings_in_segment", "model_id", "dimension",
