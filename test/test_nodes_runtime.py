@@ -41,6 +41,7 @@ def test_nodes_keep_no_polling_timer(context, tiny_model_dir, tmp_path):
     config = yaml.safe_load(default_config_file().read_text())
     for section in config.values():
         section["ros__parameters"]["model_dir"] = str(tiny_model_dir)
+    config["/**/monitor_node"]["ros__parameters"]["live_view"] = True  # it draws as frames arrive, on no timer
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     nodes = create_nodes(config_path, namespace="runtime_test", context=context)

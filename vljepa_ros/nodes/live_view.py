@@ -1,12 +1,13 @@
 """The monitor's live view: an optional image topic a person watches in rqt_image_view or Foxglove.
 
-With `live_view:=true` the monitor subscribes the camera (`image_in`, `image_in/compressed`), keeps
-only the newest frame, still serialized (a raw subscription: a 30 Hz 640x480 camera is not
-deserialized 30 times a second in Python to show 5 frames), and at `live_view_rate_hz` deserializes
-and decodes it and publishes `live_view`
-(sensor_msgs/Image rgb8, drawn by vljepa_ros.stream.live_view): the frame with the newest event text
-(else the newest top label), its score, the familiarity, and a strip of the recent shift scores.
-Off (the default) it holds no subscription, timer or publisher and costs nothing; `ros2 param set`
+With `live_view:=true` the monitor subscribes the camera (`image_in`, `image_in/compressed`) and, at
+most `live_view_rate_hz` times a second, draws the frame that has just arrived and publishes it on
+`live_view` (sensor_msgs/Image rgb8, drawn by vljepa_ros.stream.live_view): the frame with the newest
+event text (else the newest top label), its score, the familiarity, and a strip of the recent shift
+scores. Frames arrive serialized (a raw subscription) and only those drawn are deserialized and
+decoded: a 30 Hz 640x480 camera is not converted 30 times a second to show 5 frames. The camera's
+arrivals pace the drawing, so no timer wakes the node to look for a frame (none while the camera is
+silent). Off (the default) it holds no subscription or publisher and costs nothing; `ros2 param set`
 turns it on and off at run time.
 
 `live_view` is published reliable, keep last 1: a reliable publisher matches reliable subscribers
@@ -41,9 +42,9 @@ SHIFT_HISTORY = 120  # shift scores in the strip: 24 s of embeddings at the defa
 
 
 class LiveView:
-    """Owns the live view's subscriptions, timer and publisher on `node`, and what it shows.
+    """Owns the live view's subscriptions and publisher on `node`, and what it shows.
 
-    Camera callbacks, embeddings and the timer run on the node's executor; events come from the
+    Camera callbacks (which draw) and embeddings run on the node's executor; events come from the
     monitor's decoder thread, so the shown state is guarded by a lock."""
 
     def __init__(self, node: Node, losses: LossCounters, camera_topic: str, compressed_camera_topic: str) -> None:
@@ -54,9 +55,9 @@ class LiveView:
                       "publish rgb8/bgr8/mono8 Image or JPEG/PNG CompressedImage on the camera topic")
         self._lock = threading.Lock()
         self._subscriptions: list = []
-        self._timer = None
         self._publisher = None
-        self._newest_image: tuple[type, bytes] | None = None  # (type, serialized): most frames are never shown
+        self._period_s = 0.0
+        self._next_view_due = 0.0  # monotonic seconds; camera frames before it are not drawn
         self._shift_scores: deque[float] = deque(maxlen=SHIFT_HISTORY)
         self._shift_threshold = 0.0
         self._label = LiveViewContent()  # from the newest embedding: top label, confidence, familiarity
@@ -67,37 +68,38 @@ class LiveView:
 
     @property
     def enabled(self) -> bool:
-        return self._timer is not None
+        return self._publisher is not None
 
     def configure(self, enabled: bool, rate_hz: float) -> None:
-        """Create (or re-create at a new rate) the subscriptions, timer and publisher; or destroy them."""
+        """Create (or re-create at a new rate) the subscriptions and the publisher; or destroy them."""
         self._stop()
         if not enabled:
             return
+        self._period_s, self._next_view_due = 1.0 / rate_hz, 0.0
         self._publisher = self._node.create_publisher(Image, "live_view", LIVE_VIEW_QOS)
         self._subscriptions = [
             self._node.create_subscription(message_type, topic, lambda data, kind=message_type: self._on_image(kind, data),
                                            SENSOR_QOS, raw=True)
             for message_type, topic in zip((Image, CompressedImage), self._camera_topics)]
-        self._timer = self._node.create_timer(1.0 / rate_hz, self._render_and_publish)
 
     def _stop(self) -> None:
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._subscriptions = []
-        if self._timer is not None:
-            self._node.destroy_timer(self._timer)
-            self._timer = None
         if self._publisher is not None:
             self._node.destroy_publisher(self._publisher)
             self._publisher = None
-        with self._lock:
-            self._newest_image = None
 
     def _on_image(self, message_type: type, serialized: bytes) -> None:
+        """Executor thread: draw this frame if a view is due, else let it go (it is not shown)."""
         self.images_received += 1
-        with self._lock:
-            self._newest_image = message_type, serialized
+        now = time.monotonic()
+        if now < self._next_view_due or self._publisher is None:
+            return
+        # Due times advance by the period, so a jittery camera still gives live_view_rate_hz on average; after
+        # a silence they restart from now (at most one extra view, never a burst).
+        self._next_view_due = max(self._next_view_due, now - self._period_s) + self._period_s
+        self._render_and_publish(message_type, serialized)
 
     def note_embedding(self, message, shift_score: float, shift_threshold: float) -> None:
         """After the detector took an embedding: its shift score, top label, confidence and familiarity."""
@@ -130,15 +132,10 @@ class LiveView:
                                    in_distribution=label.in_distribution, shift_scores=tuple(self._shift_scores),
                                    shift_threshold=self._shift_threshold)
 
-    def _render_and_publish(self) -> None:
-        """Timer: draw the newest camera frame, once (no new frame, nothing published)."""
-        with self._lock:
-            newest, self._newest_image = self._newest_image, None
-        if newest is None or self._publisher is None:
-            return
+    def _render_and_publish(self, message_type: type, serialized: bytes) -> None:
         started = time.monotonic()
         try:
-            message = deserialize_message(newest[1], newest[0])
+            message = deserialize_message(serialized, message_type)
             rgb = image_msg_to_rgb(message)
         except ImageConversionError as error:
             self._losses.count("live_view_images_rejected", 1, str(error))
