@@ -118,4 +118,10 @@ def test_live_view_is_off_by_default_and_the_monitor_then_does_not_subscribe_the
         ok, why = driver.set_parameter("live_view_rate_hz", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
                                                                            double_value=100.0))
         assert not ok  # outside 0.5-30 Hz
+
+        # A frame it cannot decode is counted (and holds /diagnostics at WARN while it rises), nothing published.
+        undecodable = Image(height=4, width=4, encoding="bayer_unknown16", step=8, data=bytes(32))
+        driver.wait(lambda: driver.counter("live_view_images_rejected") >= 1, "the rejected frame on /diagnostics",
+                    every_spin=cycler(camera, [undecodable]))
+        assert "live_view_images_rejected" in driver.latest()[1]
         assert process.poll() is None
