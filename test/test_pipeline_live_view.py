@@ -37,3 +37,28 @@ def test_the_cost_per_frame_is_the_extra_cpu_over_the_rendered_frames():
     assert multi["cpu_ms_per_frame"] == pytest.approx(10.0)
     assert multi["render_p50_ms"] == 4.2 and multi["latency_p50_ms_off_on"] == [28.0, 30.0]
     assert single["process"] == "bringup" and single["cpu_ms_per_frame"] is None  # nothing rendered: no per-frame cost
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_the_bench_plays_each_camera_with_the_live_view_off_then_on(tiny_model_dir, tmp_path):
+    """The whole --live-view path: switched on the running monitor, the bag replayed a second time, views received."""
+    import json
+
+    pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make test`")
+    from test_pipeline_bench import run_bench
+
+    report_path = tmp_path / "pipeline.json"
+    output = run_bench(["--json", str(report_path), "--model", str(tiny_model_dir), "--topologies", "single_process",
+                        "--cameras", "demo_bag", "--backends", "torch", "--duration-s", "3", "--idle-s", "1",
+                        "--live-view"])
+    report = json.loads(report_path.read_text())
+    off, on = report["pipeline"]
+    assert (off["live_view"], on["live_view"]) == (False, True) and off["camera"] == on["camera"] == "demo_bag"
+    assert off["frames_published"] == on["frames_published"] > 0  # the bag played in full both times
+    assert off["live_view_frames_rendered"] == off["live_view_frames_received"] == 0
+    assert on["live_view_frames_rendered"] > 0 and on["live_view_frames_received"] > 0
+    assert on["live_view_render_p50_ms"] > 0 and off["live_view_render_p50_ms"] is None
+    [cost] = report["live_view"]
+    assert cost["process"] == "bringup" and cost["frames_rendered_per_s"] > 0
+    assert "live view cost" in output
