@@ -12,13 +12,15 @@ pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make t
 
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
 from ros_testing import ros_node, ros_process  # noqa: E402
 from test_nodes import MODEL_LOAD_DEADLINE_S, embedding_message, image_message, node_command  # noqa: E402
 from test_nodes_losses import Driver, cycler  # noqa: E402
-from vljepa_ros.msg import SemanticEmbedding  # noqa: E402
+from vljepa_ros.msg import SemanticEmbedding, SemanticEvent  # noqa: E402
 from vljepa_ros.nodes.common import OUTPUT_QOS, SENSOR_QOS, stamp_to_ns  # noqa: E402
-from vljepa_ros.stream.live_view import BANNER_HEIGHT, DEFAULT_WIDTH, STRIP_HEIGHT, UNFAMILIAR_COLOUR  # noqa: E402
+from vljepa_ros.stream.live_view import (BANNER_HEIGHT, DEFAULT_WIDTH, STRIP_HEIGHT, UNFAMILIAR_COLOUR,  # noqa: E402
+                                         LiveViewContent, draw_banner)
 
 CAMERA_SIZE = 40  # test_nodes.image_message's frames: square, so the view's frame is DEFAULT_WIDTH tall
 VIEW_SHAPE = (BANNER_HEIGHT + DEFAULT_WIDTH + STRIP_HEIGHT, DEFAULT_WIDTH, 3)
@@ -35,6 +37,15 @@ def view_pixels(message: Image) -> np.ndarray:
 def shows_unfamiliar_mark(message: Image) -> bool:
     banner = view_pixels(message)[:BANNER_HEIGHT]
     return bool(np.all(banner == np.asarray(UNFAMILIAR_COLOUR, np.uint8), axis=-1).any())
+
+
+def banner_of_event(event: SemanticEvent, familiarity: float) -> np.ndarray:
+    """The banner the monitor should draw for `event` after familiar embeddings (threshold 0.05)."""
+    banner = np.empty((BANNER_HEIGHT, DEFAULT_WIDTH, 3), np.uint8)
+    draw_banner(banner, LiveViewContent(text=event.text, text_source="event", score=float(event.text_score),
+                                        familiarity=float(np.float32(familiarity)),
+                                        familiarity_threshold=float(np.float32(0.05)), in_distribution=True))
+    return banner
 
 
 def labelled_embeddings(rng, dimension: int, model_id: str, first_index: int, in_distribution: bool) -> list:
@@ -55,11 +66,13 @@ def test_live_view_on_publishes_the_camera_frame_with_label_familiarity_and_shif
     from vljepa_ros.runtime import create_engine
 
     engine = create_engine(tiny_model_dir)
-    command = node_command("monitor", tiny_model_dir, "live_view:=true", "live_view_rate_hz:=10.0")
+    command = node_command("monitor", tiny_model_dir, "live_view:=true", "live_view_rate_hz:=10.0", "max_segment_s:=0.0")
     with ros_process(command, "live_view_monitor") as process, ros_node("live_view_driver") as (node, executor):
         driver = Driver(node, executor, "monitor_node")
         views: list[Image] = []
         node.create_subscription(Image, "live_view", views.append, OUTPUT_QOS)
+        events: list[SemanticEvent] = []
+        node.create_subscription(SemanticEvent, "event", events.append, OUTPUT_QOS)
         camera = node.create_publisher(Image, "image_in", SENSOR_QOS)
         embeddings = node.create_publisher(SemanticEmbedding, "embedding", OUTPUT_QOS)
         camera_frames = [image_message(index) for index in range(10)]
@@ -85,6 +98,13 @@ def test_live_view_on_publishes_the_camera_frame_with_label_familiarity_and_shif
         driver.wait(lambda: not shows_unfamiliar_mark(views[-1]), "a view of familiar input again",
                     every_spin=cycler(camera, camera_frames))
         assert all((v.height, v.width) == VIEW_SHAPE[:2] for v in views)
+
+        # An event's decoded text (and its score) replaces the label in the banner.
+        assert driver.call(node.create_client(Trigger, "monitor_node/flush"), Trigger.Request(), "flush").success
+        driver.wait(lambda: events and np.array_equal(view_pixels(views[-1])[:BANNER_HEIGHT],
+                                                      banner_of_event(events[-1], 0.4)),
+                    "the newest event's text in the banner", every_spin=cycler(camera, camera_frames))
+        assert events[-1].text and events[-1].decoder == "retrieval"
         driver.wait(lambda: driver.counter("live_view_frames_rendered") >= 3 and driver.counter("embeddings_received") == 8,
                     "the rendered frames and embeddings on /diagnostics")
         assert float(driver.values()["live_view_render_p50_ms"]) > 0.0

@@ -119,8 +119,10 @@ class LiveView:
         """A published SemanticEvent (decoder thread): its text replaces the label in the banner."""
         if not self.enabled or not message.text:
             return
+        # A segment marked unfamiliar was not decoded (decoder "none"): its text has no score to show.
+        score = float(message.text_score) if message.decoder != "none" else -1.0
         with self._lock:
-            self._event_text, self._event_score = message.text, float(message.text_score)
+            self._event_text, self._event_score = message.text, score
 
     def content(self) -> LiveViewContent:
         with self._lock:
