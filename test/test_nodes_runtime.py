@@ -54,6 +54,9 @@ def test_nodes_keep_no_polling_timer(context, tiny_model_dir, tmp_path):
             assert node.loader.wait(LOAD_DEADLINE_S), f"{node.get_name()} did not finish loading"
         perception, monitor, action = nodes
         assert perception.engine is not None and monitor.decoder is not None and action.engine is not None
+        # The bring-up remaps the monitor's image_in (its live view) to the camera, as it does perception's.
+        assert {"/camera/image_raw", "/camera/image_raw/compressed"} <= {subscription.topic_name
+                                                                        for subscription in monitor.subscriptions}
         periods = {(node.get_name(), timer.timer_period_ns) for node in nodes for timer in node.timers}
     finally:
         shutdown_nodes(nodes, executors, threads)
