@@ -59,8 +59,11 @@ def tabletop_streams(episodes: int, seed: int = TABLETOP_CALIBRATION_SEED, fps: 
         yield CalibrationStream(f"tabletop:{size}px" + (f":jpeg{quality}" if quality else ""), frames, stream.stamps_ns)
 
 
-def video_stream(path: Path, fps: float = DEFAULT_VIDEO_FPS, max_frames: int = 20_000) -> CalibrationStream:
-    """A video file's frames resampled to `fps` (what a camera at that rate would have published)."""
+def video_stream(path: Path, fps: float = DEFAULT_VIDEO_FPS, max_frames: int = 20_000,
+                 max_side: int = 256) -> CalibrationStream:
+    """A video file's frames resampled to `fps` (what a camera at that rate would have published), shrunk to at
+    most `max_side` pixels (0: full size) (cv2 INTER_AREA): every model preset crops 256 px or less, and a minute of full-HD
+    frames would otherwise take gigabytes."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))
@@ -74,6 +77,10 @@ def video_stream(path: Path, fps: float = DEFAULT_VIDEO_FPS, max_frames: int = 2
             if not ok:
                 break
             if source_index / source_fps + 1e-9 >= next_time_s:
+                scale = max_side / max(frame.shape[:2]) if max_side else 1.0  # 0: full size
+                if scale < 1.0:
+                    frame = cv2.resize(frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)),
+                                       interpolation=cv2.INTER_AREA)
                 frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
                 next_time_s += 1.0 / fps
             source_index += 1

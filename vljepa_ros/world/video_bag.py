@@ -22,18 +22,6 @@ DEFAULT_MAX_SIDE = 256
 DEFAULT_TOPIC = "/camera/image_raw/compressed"
 
 
-def shrink(frames: np.ndarray, max_side: int) -> np.ndarray:
-    """Frames with the longer side at most `max_side` (area interpolation: no aliasing); 0 keeps them."""
-    import cv2
-
-    height, width = frames.shape[1:3]
-    scale = max_side / max(height, width) if max_side else 1.0
-    if scale >= 1.0:
-        return frames
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in frames])
-
-
 def frames_stream(name: str, frames: np.ndarray, fps: float) -> WorldStream:
     """Frames at `fps` as a WorldStream without ground truth (what a recorded camera bag reads back as)."""
     stamps_ns = BASE_STAMP_NS + np.arange(len(frames), dtype=np.int64) * int(round(1e9 / fps))
@@ -57,8 +45,8 @@ def video_bag(video: Path, bag: Path, fps: float = 10.0, max_side: int = DEFAULT
     """Write the video at `video` as a CompressedImage bag at `bag`; returns the stream written."""
     from vljepa_ros.world.calibration import video_stream
 
-    source = video_stream(Path(video), fps)
-    stream = frames_stream(f"video:{Path(video).stem}", shrink(source.frames, max_side), fps)
+    source = video_stream(Path(video), fps, max_side=max_side)  # shrunk while read: a long video fits in memory
+    stream = frames_stream(f"video:{Path(video).stem}", source.frames, fps)
     write_frames_bag(bag, stream, topic, jpeg_quality, overwrite)
     return stream
 
