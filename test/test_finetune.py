@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from vljepa_ros.cli import main
-from vljepa_ros.model.checkpoint import load_model, read_safetensors, weights_digest
+from vljepa_ros.model.checkpoint import load_model, model_id, read_safetensors, weights_digest
+from vljepa_ros.stream.familiarity import FAMILIARITY_FILE, FamiliarityModel
 from vljepa_ros.world import dataset, tabletop
 from vljepa_ros.world.annotation_writer import write_bag_annotations
 from vljepa_ros.world.bag_io import write_stream_bag
@@ -135,8 +136,13 @@ def test_train_init_starts_from_the_model_and_mixes_sources(tiny_model_dir, anno
     labels = set((out / "banks" / "labels.txt").read_text().splitlines())
     assert set(tabletop.label_bank()) <= labels
     assert {e.answer for e in dataset.load_examples(data) if e.kind == "caption"} <= labels
+    # What it was trained on is familiar to it: train calibrated it on its tabletop and .npz data.
+    familiarity = FamiliarityModel.load(out)
+    assert familiarity.info["model_id"] == model_id(out) and "examples:bag.npz" in familiarity.info["sources"]
+    assert any(source.startswith("tabletop:") for source in familiarity.info["sources"])
     assert main(["train", "--init", str(tiny_model_dir), "--data", str(data), "--steps", "3", "--batch-size", "4",
-                 "--warmup-steps", "1", "--out", str(out / "moved")]) == 0
+                 "--warmup-steps", "1", "--out", str(out / "moved"), "--no-calibrate"]) == 0
+    assert not (out / "moved" / FAMILIARITY_FILE).exists()
     moved = read_safetensors(out / "moved" / "model.safetensors")
     assert any(not np.array_equal(moved[k].numpy(), before[k].numpy()) for k in before)
     with pytest.raises(SystemExit, match="--resume continues"):
