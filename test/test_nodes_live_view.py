@@ -66,7 +66,8 @@ def test_live_view_on_publishes_the_camera_frame_with_label_familiarity_and_shif
     from vljepa_ros.runtime import create_engine
 
     engine = create_engine(tiny_model_dir)
-    command = node_command("monitor", tiny_model_dir, "live_view:=true", "live_view_rate_hz:=10.0", "max_segment_s:=0.0")
+    command = node_command("monitor", tiny_model_dir, "live_view:=true", "live_view_rate_hz:=10.0",
+                           "max_segment_s:=0.0")
     with ros_process(command, "live_view_monitor") as process, ros_node("live_view_driver") as (node, executor):
         driver = Driver(node, executor, "monitor_node")
         views: list[Image] = []
@@ -105,7 +106,8 @@ def test_live_view_on_publishes_the_camera_frame_with_label_familiarity_and_shif
                                                       banner_of_event(events[-1], 0.4)),
                     "the newest event's text in the banner", every_spin=cycler(camera, camera_frames))
         assert events[-1].text and events[-1].decoder == "retrieval"
-        driver.wait(lambda: driver.counter("live_view_frames_rendered") >= 3 and driver.counter("embeddings_received") == 8,
+        driver.wait(lambda: driver.counter("live_view_frames_rendered") >= 3
+                    and driver.counter("embeddings_received") == 8,
                     "the rendered frames and embeddings on /diagnostics")
         assert float(driver.values()["live_view_render_p50_ms"]) > 0.0
 

@@ -78,7 +78,8 @@ class LiveView:
         self._period_s, self._next_view_due = 1.0 / rate_hz, 0.0
         self._publisher = self._node.create_publisher(Image, "live_view", LIVE_VIEW_QOS)
         self._subscriptions = [
-            self._node.create_subscription(message_type, topic, lambda data, kind=message_type: self._on_image(kind, data),
+            self._node.create_subscription(message_type, topic,
+                                           lambda data, kind=message_type: self._on_image(kind, data),
                                            SENSOR_QOS, raw=True)
             for message_type, topic in zip((Image, CompressedImage), self._camera_topics)]
 
