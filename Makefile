@@ -38,7 +38,7 @@ INTERFACES := $(wildcard msg/*.msg srv/*.srv) CMakeLists.txt
 ROS2_PYTHON ?= ../shared/ros2-python
 ROS2CLI_SOURCE := $(if $(filter upstream,$(ROS2_PYTHON)),,$(if $(or $(wildcard $(ROS2_PYTHON)),$(filter-out file,$(origin ROS2_PYTHON))),$(ROS2_PYTHON)))
 
-.PHONY: env ros2cli demo test test-jazzy clean
+.PHONY: env ros2cli demo test test-ros test-jazzy clean
 
 env: $(VENV)/.package-installed
 
@@ -78,6 +78,15 @@ ros2cli: env
 test: env
 	@$(MAKE) --no-print-directory ros2cli || echo "make test: no ros2 command line (above: why); the ros2 tests will skip"
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The test modules that touch ROS: they import rclpy, the ROS test helpers, launch, the nodes, the
+# generated interfaces or rosbags (nodes as processes, signals, losses, lifecycle, launch and ros2
+# CLI tests, colcon build, bag round trips). .ci/run runs these on its second distribution.
+ROS_TESTS = $(shell grep -l -E '^\s*(from|import) (rclpy|ros_testing|ros2_cli_testing|launch|rosbags)\b|vljepa_ros\.(nodes|msg|srv)\b' test/test_*.py)
+
+test-ros: env
+	@$(MAKE) --no-print-directory ros2cli || echo "make test-ros: no ros2 command line (above: why); the ros2 tests will skip"
+	$(PY) -m pytest $(ROS_TESTS) $(PYTEST_ARGS)
 
 # Jazzy, the long-term release, in .venv-jazzy (README, Install routes).
 test-jazzy:

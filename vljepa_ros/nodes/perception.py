@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -35,6 +35,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, run_node, sensor_qos, stamp_to_ns,
                                      to_float32_field)
+from vljepa_ros.nodes.rclpy_compat import LifecycleNode
 from vljepa_ros.paths import bank_file, read_text_lines, resolve_model_dir
 from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, DEFAULT_TIME_JUMP_RESET_S,
@@ -66,7 +67,8 @@ PARAMETERS = (
 
 
 TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
-                    "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
+                    "fastdds_large_images.xml (FASTRTPS_DEFAULT_PROFILES_FILE on Jazzy) in the camera's "
+                    "environment; if the node falls behind, raise "
                     "image_queue_depth")
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
 
