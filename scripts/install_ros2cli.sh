@@ -49,23 +49,7 @@ if [ -n "$mirror" ]; then
   chmod -R u+w "$work/src"  # the mirror may be read-only (it is for CI)
   origin="mirror $mirror"
 else
-  # One shallow fetch of the pinned commit per repository (GitHub serves any commit by its id).
-  while read -r _ url commit specs; do
-    checkout="$work/repos/$(basename "$url")"
-    git init --quiet "$checkout"
-    if ! git -C "$checkout" fetch --quiet --depth 1 "$url" "$commit" >"$log" 2>&1; then
-      echo "install_ros2cli: could not fetch $url at $commit: $(tail -1 "$log")" >&2
-      echo "install_ros2cli: without access to github.com, give a local copy of these sources:" \
-           "make ros2cli ROS2_PYTHON=/path/to/ros2-python (laid out as src/ for kilted, jazzy/src/ for jazzy)" >&2
-      exit 3
-    fi
-    git -C "$checkout" -c advice.detachedHead=false checkout --quiet FETCH_HEAD
-    for spec in $specs; do
-      name=${spec%%=*}; path=${spec#*=}; [ "$spec" != "$name" ] || path=$name
-      cp -r "$checkout/$path" "$work/src/$name"
-      rm -rf "$work/src/$name/.git"
-    done
-  done <<<"$pins"
+  bash "$root/scripts/fetch_ros2cli_sources.sh" "$distro" "$work/src"
   origin="upstream repositories at the commits of scripts/ros2cli-sources.txt"
 fi
 
