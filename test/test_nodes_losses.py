@@ -451,6 +451,10 @@ def test_monitor_keeps_going_when_perception_is_killed_and_restarted(tiny_model_
                 else:
                     driver.wait(lambda: driver.counter("embedding_publisher_changes") >= 1,
                                 "the monitor to report the new publisher", every_spin=publish_frame)
+                    # Its diagnostics lag (1 s): wait for the new publisher's embeddings to be counted too.
+                    counted = driver.counter("embeddings_received")
+                    driver.wait(lambda: driver.counter("embeddings_received") >= max(counted + 3, 6),
+                                "the monitor to count the new publisher's embeddings", every_spin=publish_frame)
             assert perception.returncode is not None
         values = driver.values()
         alive = monitor.poll() is None
