@@ -4,8 +4,9 @@
 # launch_pytest), rosidl_runtime_py and composition_interfaces into a venv that already holds one
 # distribution's ROS 2 wheels with their CMake exports patched (`make env`). None of them has a wheel.
 #
-#   scripts/install_ros2cli.sh VENV           # the pinned upstream sources: git fetches each repository of
-#                                             # scripts/ros2cli-sources.txt at its commit (needs github.com)
+#   scripts/install_ros2cli.sh VENV           # the pinned upstream sources: each repository of
+#                                             # scripts/ros2cli-sources.txt at its commit, fetched with git by
+#                                             # scripts/fetch_ros2cli_sources.sh (needs github.com)
 #   scripts/install_ros2cli.sh VENV MIRROR    # a local copy of the same sources, laid out as
 #                                             # ../shared/ros2-python: MIRROR/src (kilted), MIRROR/jazzy/src
 #
