@@ -1,8 +1,9 @@
 """What `ros2 bag` needs in a bag's metadata.yaml to open it, per distribution, held against our bags.
 
 rosbag2 has no wheel, so its reader cannot run here. These are its decoding rules, read from
-rosbag2_storage/include/rosbag2_storage/yaml.hpp (github.com/ros2/rosbag2): the `humble` branch (0.15.x)
-and the `jazzy` branch (0.26.x; the same rules on `rolling`, which Kilted branched from). Each field is
+github.com/ros2/rosbag2: rosbag2_storage/src/rosbag2_storage/metadata_io.cpp on the `humble` branch
+(0.15.x) and rosbag2_storage/include/rosbag2_storage/yaml.hpp on the `jazzy` branch (0.26.x; the same
+rules on `rolling`, which Kilted branched from). Each field is
 read with yaml-cpp's `as<T>()`, which throws when the field is missing or has another type; there is no
 upper bound on the version, each field being read from the version that introduced it.
 """
