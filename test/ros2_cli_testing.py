@@ -1,9 +1,10 @@
 """Helpers for tests that run the real ROS 2 command line (`ros2 launch/run/param/lifecycle/topic/...`)
 against the installed package, as a user runs it.
 
-Where `ros2` comes from: the venv (`make test` installs ros2cli and launch into it from
-../shared/ros2-python when that folder exists, see the Makefile's `ros2cli`), else a `ros2` on PATH
-(a real ROS 2 install); without either the tests skip with SKIP_REASON.
+Where `ros2` comes from: the venv (`make test` runs `make ros2cli`, which builds ros2cli and launch into it
+from a local mirror of their pinned sources, ../shared/ros2-python by default, or else from their
+upstream repositories), else a `ros2` on PATH (a real ROS 2 install); without either the tests skip
+with SKIP_REASON.
 
 Every command runs in its own process group with its output in a log file, on an explicit
 ROS_DOMAIN_ID (a module-scoped stack has its own, conftest's per-test one is function-scoped), with
@@ -29,8 +30,10 @@ import pytest
 from ros_testing import (REPO_ROOT, STOP_TIMEOUT_S, LoggedProcess, kill_process_group, print_and_remove_log,
                          wait_for_exit)
 
-SKIP_REASON = ("no `ros2` command line: `make test` installs it into the venv from ../shared/ros2-python when "
-               "that folder exists; elsewhere put a ROS 2 install's `ros2` on PATH")
+SKIP_REASON = ("no `ros2` command line: `make ros2cli` (run by `make test`) installs it into the venv from a local "
+               "mirror of its sources (ROS2_PYTHON=..., ../shared/ros2-python by default) or from the pinned upstream "
+               "repositories on github.com, and neither was there (its output says why); or put a ROS 2 install's "
+               "`ros2` on PATH")
 NO_DAEMON_VERBS = {("node", "list"), ("node", "info"), ("topic", "echo"), ("topic", "list"), ("topic", "info"),
                    ("param", "set"), ("param", "get"), ("param", "list"), ("lifecycle", "get"),
                    ("lifecycle", "set"), ("lifecycle", "list"), ("lifecycle", "nodes")}

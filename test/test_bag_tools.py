@@ -24,6 +24,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
+from bag_metadata_rules import installed_type_hash, metadata_problems, topic_type_hashes  # noqa: E402
 from ros_testing import DISCOVERY_DEADLINE_S, REPO_ROOT, ros_node, spin_until, stop_process_group  # noqa: E402
 from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent  # noqa: E402
 from vljepa_ros.nodes.bag_replay import (BagReplayer, BagReplayError, default_output_topic,  # noqa: E402
@@ -277,6 +278,11 @@ def test_recorder_writes_an_mcap_that_rosbags_and_mcap_ros2_decode(tmp_path):
             assert typestore.hash_rihs01(connection.msgtype) == connection.digest
             read_back[connection.topic] = read_back.get(connection.topic, 0) + 1
     assert read_back == stats.counts
+    # What `ros2 bag` of each distribution needs (bag_metadata_rules), with the running one's type hashes.
+    assert {distro: metadata_problems(stats.bag_path, distro) for distro in ("humble", "jazzy", "kilted")} == {
+        "humble": [], "jazzy": [], "kilted": []}
+    hashes = topic_type_hashes(stats.bag_path)
+    assert hashes == {msgtype: installed_type_hash(msgtype) for msgtype in hashes} and len(hashes) == 3
 
     # What Foxglove reads: mcap with ros2msg schemas, decoded without this package.
     decoded_counts: dict[str, int] = {}

@@ -32,6 +32,7 @@ from test_nodes import (MODEL_LOAD_DEADLINE_S, diagnostics_of, embedding_message
                         node_command)
 from vljepa_ros.msg import SemanticEmbedding  # noqa: E402
 from vljepa_ros.nodes.common import ns_to_stamp, stamp_to_ns  # noqa: E402
+from vljepa_ros.ros_distro import FASTDDS_PROFILE_VARIABLES  # noqa: E402
 from vljepa_ros.srv import RankActions  # noqa: E402
 
 PERIOD_NS = 100_000_000  # 10 Hz camera stamps
@@ -44,7 +45,8 @@ SOAK_S = float(os.environ.get("VLJEPA_SOAK_S", "20"))  # the suite's short soak;
 @pytest.fixture(autouse=True)
 def large_images_profile(monkeypatch):
     """Every process these tests start gets the Fast DDS profile for raw images over 500 kB."""
-    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", LARGE_IMAGES_PROFILE)
+    for variable in FASTDDS_PROFILE_VARIABLES:  # Kilted's Fast DDS reads the first, Jazzy's the second
+        monkeypatch.setenv(variable, LARGE_IMAGES_PROFILE)
 
 
 def image_at(index: int, size: int = 40, stamp_ns: int | None = None) -> Image:
@@ -516,6 +518,10 @@ def test_monitor_keeps_going_when_perception_is_killed_and_restarted(tiny_model_
                     driver.wait(lambda: driver.counter("embedding_publisher_changes") >= 1
                                 and driver.counter("embeddings_received") >= 6,
                                 "the monitor to report the new publisher", every_spin=publish_frame)
+                    # Its diagnostics lag (1 s): wait for the new publisher's embeddings to be counted too.
+                    counted = driver.counter("embeddings_received")
+                    driver.wait(lambda: driver.counter("embeddings_received") >= max(counted + 3, 6),
+                                "the monitor to count the new publisher's embeddings", every_spin=publish_frame)
             assert perception.returncode is not None
         values = driver.values()
         alive = monitor.poll() is None

@@ -22,6 +22,7 @@ pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make t
 from ros_testing import REPO_ROOT, ros_node, ros_process, stop_process_group  # noqa: E402
 from test_nodes import MODEL_LOAD_DEADLINE_S, node_command  # noqa: E402
 from test_nodes_losses import LARGE_IMAGES_PROFILE, Driver  # noqa: E402
+from vljepa_ros.ros_distro import FASTDDS_PROFILE_VARIABLES  # noqa: E402
 
 PEER = str(REPO_ROOT / "test" / "peers" / "overload_camera.py")
 BASE_NS, PERIOD_NS = 1_000_000_000, 33_333_333  # the peer's stamp grid
@@ -59,7 +60,8 @@ def books(start: dict[str, float], end: dict[str, float]) -> dict[str, int]:
 
 
 def test_every_frame_sent_is_received_or_counted_under_overload(tiny_model_dir, monkeypatch):
-    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)  # the nodes: as a user starts them
+    for variable in FASTDDS_PROFILE_VARIABLES:  # the nodes: as a user starts them (Kilted reads the first, Jazzy the second)
+        monkeypatch.delenv(variable, raising=False)
     perception = node_command("perception", tiny_model_dir, "top_k:=0")
     action = node_command("action_inference", tiny_model_dir, "stream_period_s:=0.0")
     figures: list[tuple[str, str, dict[str, int]]] = []
@@ -68,11 +70,12 @@ def test_every_frame_sent_is_received_or_counted_under_overload(tiny_model_dir, 
         drivers = {name: Driver(node, executor, name) for name in NODES}
         first = 0
         for label, frames, rate_hz, width, height, profile in RUNS:
-            if profile:
-                monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", profile)
+            for variable in FASTDDS_PROFILE_VARIABLES if profile else ():
+                monkeypatch.setenv(variable, profile)
             command = [PEER, str(frames), str(rate_hz), str(width), str(height), str(first), ",".join(NODES)]
             with ros_process(command, "overload_camera") as camera:
-                monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+                for variable in FASTDDS_PROFILE_VARIABLES:
+                    monkeypatch.delenv(variable, raising=False)
                 driver = drivers[NODES[0]]
                 driver.wait(lambda: "streaming" in camera.output(), f"{label}: the nodes to see the first frame",
                             MODEL_LOAD_DEADLINE_S)

@@ -415,7 +415,7 @@ def run_pipeline_benchmark(options: BenchOptions, console=None) -> dict:
     # Fast DDS reads its profile once per process, when the first participant is made (BenchProbe):
     # this process publishes the cameras, so it needs the profile as much as the nodes do.
     env = child_environment(options.transport_profile)
-    os.environ.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+    os.environ.clear()  # env is this environment with the profile variables set or removed
     os.environ.update(env)
     config = options.config or default_config_file()
     model_dir = options.model_dir or resolve_model_dir(perception_parameters(config).get("model_dir"))

@@ -34,9 +34,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.utilities import remove_ros_args
 from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
+from vljepa_ros.ros_distro import rosbags_store_name
 from vljepa_ros.nodes.arguments import REPLAY_QOS_CHOICES, add_replay_arguments
 
 IMAGE_TYPES: dict[str, type] = {
@@ -72,9 +74,15 @@ def make_qos(name: str, depth: int = 10) -> QoSProfile:
     raise BagReplayError(f"unknown QoS '{name}': expected one of {REPLAY_QOS_CHOICES}")
 
 
+def open_bag(bag_path: Path) -> AnyReader:
+    """A reader that types messages the bag has no definitions for (older sqlite3 bags) as the running
+    ROS 2 distribution does."""
+    return AnyReader([bag_path], default_typestore=get_typestore(Stores(rosbags_store_name())))
+
+
 def find_image_topic(bag_path: Path, topic: str | None) -> tuple[str, str, int, int, int]:
     """The image topic to replay: (topic, message type, message count, first and last record stamp ns)."""
-    with AnyReader([bag_path]) as reader:
+    with open_bag(bag_path) as reader:
         images = [c for c in reader.connections if c.msgtype in IMAGE_TYPES]
         if topic is not None:
             matches = [c for c in reader.connections if c.topic == topic]
@@ -188,7 +196,7 @@ class BagReplayer:
         while not self._stop.is_set() and (passes == 0 or self.loop):
             offset_ns = passes * pass_length_ns
             passes += 1
-            with AnyReader([self.bag_path]) as reader:
+            with open_bag(self.bag_path) as reader:
                 connections = [c for c in reader.connections if c.topic == self.topic]
                 for _, stamp_ns, raw in reader.messages(connections=connections):
                     if start is None:

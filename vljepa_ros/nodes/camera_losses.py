@@ -23,7 +23,8 @@ from vljepa_ros.nodes.common import LossCounters
 from vljepa_ros.stream.stream_gaps import MAX_GAP_S, FrameGapEstimator, SequenceGapCounter
 
 TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=<share>/vljepa_ros/config/"
-                    "fastdds_large_images.xml in the camera's environment; if the node falls behind, raise "
+                    "fastdds_large_images.xml (FASTRTPS_DEFAULT_PROFILES_FILE on Jazzy) in the camera's "
+                    "environment; if the node falls behind, raise "
                     "image_queue_depth")
 
 

@@ -42,6 +42,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, OUTPUT_QOS, STREAM_INPUT_
                                      parameter_values, raw_parameter_values, run_node, stamp_to_ns,
                                      to_float32_field)
 from vljepa_ros.nodes.live_view import LIVE_VIEW_PARAMETERS, LiveView
+from vljepa_ros.nodes.rclpy_compat import PublisherIdentifier
 from vljepa_ros.paths import bank_file, read_text_lines
 from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.embedding_checks import require_unit_norm, validate_embedding
@@ -137,6 +138,7 @@ class MonitorNode(Node):
                            "raise max_pending_decodes, or use the faster retrieval decoder")
         self._sequence_gaps = SequenceGapCounter()
         self._embedding_sources: set[str] = set()
+        self._publisher_of = PublisherIdentifier()  # rclpy 7 has no publisher GID: rclpy_compat
         self._last_embedding_monotonic = 0.0
         self.publisher_changes = 0  # a new publisher after the first: perception restarted (kill -9, crash)
         self.last_input_gap_s = 0.0  # the silence before the latest change
@@ -234,7 +236,7 @@ class MonitorNode(Node):
         """Executor thread; `info` (rclpy's MessageInfo) names the publisher, whose sequence is checked for gaps."""
         self.embeddings_received += 1
         self.rate.tick()
-        publisher = str((info or {}).get("publisher_gid"))
+        publisher = self._publisher_of(info)
         self._note_publisher(publisher)
         missing = self._sequence_gaps.observe(publisher, message.sequence, message.model_id)
         if missing:

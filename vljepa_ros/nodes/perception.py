@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -41,6 +41,7 @@ from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, run_node, sensor_qos, stamp_to_ns,
                                      to_float32_field)
+from vljepa_ros.nodes.rclpy_compat import LifecycleNode
 from vljepa_ros.paths import bank_file, read_text_lines, resolve_model_dir
 from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, DEFAULT_TIME_JUMP_RESET_S,

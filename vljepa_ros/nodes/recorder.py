@@ -41,6 +41,7 @@ from rosbags.typesys.store import Typestore
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.nodes.arguments import PIPELINE_OUTPUT_TYPES, add_record_arguments
+from vljepa_ros.ros_distro import BAG_METADATA_VERSION, rosbags_store_name
 
 PACKAGE = "vljepa_ros"
 GRAPH_POLL_PERIOD_S = 0.2
@@ -86,8 +87,8 @@ def _interface_msg_dir_candidates() -> Iterator[Path]:
 
 
 def make_typestore(msg_dir: Path | None = None) -> Typestore:
-    """rosbags' kilted typestore plus this package's messages, for schemas and decoding."""
-    typestore = get_typestore(Stores.ROS2_KILTED)
+    """rosbags' typestore of the running ROS 2 distribution plus this package's messages, for schemas and decoding."""
+    typestore = get_typestore(Stores(rosbags_store_name()))
     msg_dir = msg_dir or find_interface_msg_dir()
     types = {}
     for msg_file in sorted(msg_dir.glob("*.msg")):
@@ -139,7 +140,7 @@ class BagRecorder:
                     else qos_profile_sensor_data)
 
         self.bag_path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = Writer(self.bag_path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer = Writer(self.bag_path, version=BAG_METADATA_VERSION, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self._lock = threading.Lock()  # callbacks and close() may run on different threads
         self._closed = False
@@ -165,7 +166,7 @@ class BagRecorder:
 
     def _subscribe(self, topic: str, msgtype: str) -> None:
         if msgtype not in self.typestore.types:
-            raise RecordError(f"no schema for {msgtype} (topic {topic}): not a kilted core type or a "
+            raise RecordError(f"no schema for {msgtype} (topic {topic}): not a core type of this ROS 2 distribution or a "
                               f"{PACKAGE} message")
         connection = self.writer.add_connection(topic, msgtype, typestore=self.typestore)
         self.counts[topic] = 0

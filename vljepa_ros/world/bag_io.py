@@ -19,6 +19,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from vljepa_ros.errors import VLJepaError
+from vljepa_ros.ros_distro import BAG_METADATA_VERSION, rosbags_store_name
 from vljepa_ros.stream.images import decode_compressed, decode_image, encode_image
 from vljepa_ros.world.types import ActionItem, Segment, WorldStream
 
@@ -29,9 +30,8 @@ IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
 COMPRESSED_MSGTYPE = "sensor_msgs/msg/CompressedImage"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 FRAME_ID = "camera"
-_BAG_VERSION = 8  # rosbag2 metadata version read by iron, jazzy and kilted
-
-_TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+# The running distribution's message definitions (and type hashes), as its `ros2 bag` writes them.
+_TYPESTORE = get_typestore(Stores(rosbags_store_name()))
 
 
 class BagError(VLJepaError):
@@ -105,7 +105,7 @@ def write_stream_bag(
             raise BagError(f"bag {path} already exists; pass overwrite=True (--overwrite) to replace it")
         shutil.rmtree(path)
     msgtype = COMPRESSED_MSGTYPE if compressed else IMAGE_MSGTYPE
-    with Writer(path, version=_BAG_VERSION, storage_plugin=STORAGES[storage]) as writer:
+    with Writer(path, version=BAG_METADATA_VERSION, storage_plugin=STORAGES[storage]) as writer:
         connection = writer.add_connection(topic, msgtype, typestore=_TYPESTORE)
         for rgb, stamp_ns in zip(stream.frames, stream.stamps_ns):
             stamp_ns = int(stamp_ns)
