@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "train_decoder",
     "eval",
     "annotate",
+    "import_model",
 ]
 
 

@@ -51,13 +51,15 @@ HEAD_KEYS = (
 # ---- whole-model checkpoints ------------------------------------------------------------------------
 
 
-def _state_tensors(model: VLJepa) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+def _state_tensors(model: VLJepa, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The state dict on the CPU; `dtype` (e.g. bfloat16) recasts the floating-point tensors only."""
+    return {name: (tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor).detach().cpu()
+            .contiguous() for name, tensor in model.state_dict().items()}
 
 
-def _weights_bytes(model: VLJepa) -> bytes:
+def _weights_bytes(model: VLJepa, dtype: torch.dtype | None = None) -> bytes:
     # One metadata key only: safetensors stores metadata as a hash map, whose order is not stable.
-    return safetensors.torch.save(_state_tensors(model), metadata={"format": "pt"})
+    return safetensors.torch.save(_state_tensors(model, dtype), metadata={"format": "pt"})
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -70,14 +72,18 @@ def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None = None) -> Path:
-    """Write config, weights and both tokenizers; an existing decoder/ in `directory` is left as it is."""
+def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None = None,
+               dtype: torch.dtype | None = None) -> Path:
+    """Write config, weights and both tokenizers; an existing decoder/ in `directory` is left as it is.
+
+    dtype=torch.bfloat16 stores the weights in bf16 (half the size of fp32); load_model casts them back
+    into the model's fp32 parameters, so every fp32 weight is then rounded to bf16 once."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.config.save(directory / CONFIG_FILE)
     # Write then rename, so a crash mid-save never leaves a truncated weights file behind.
     partial = directory / (WEIGHTS_FILE + ".partial")
-    partial.write_bytes(_weights_bytes(model))
+    partial.write_bytes(_weights_bytes(model, dtype))
     partial.replace(directory / WEIGHTS_FILE)
     model.query_tokenizer.save(directory / QUERY_TOKENIZER_DIR)
     model.text_tokenizer.save(directory / TEXT_TOKENIZER_DIR)
@@ -277,8 +283,8 @@ def build_from_components(
         if "linear.weight" not in weights:
             raise CheckpointError(f"{path / WEIGHTS_FILE} has no 'linear.weight'")
     heads = read_safetensors(Path(heads_file)) if heads_file is not None else None
-    config, total_layers = _component_config(vjepa2_dir, llama_dir, gemma_dir, predictor_layers,
-                                             base_config or get_preset("paper"), dense_weights, heads)
+    config, total_layers = component_config(vjepa2_dir, llama_dir, gemma_dir, predictor_layers,
+                                            base_config or get_preset("paper"), dense_weights, heads)
     query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
     text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
     try:
@@ -293,10 +299,7 @@ def build_from_components(
         for key, tensor in found.items():
             expected[prefix + key].copy_(tensor)
 
-    # X-encoder: the encoder half of VJEPA2Model.
-    vjepa_weights = _read_hf_weights(vjepa2_dir)
-    load_part("x_encoder.vjepa2.", {k: v for k, v in vjepa_weights.items() if k.startswith("encoder.")},
-              vjepa2_dir / WEIGHTS_FILE)
+    load_x_encoder_weights(expected, vjepa2_dir)
     # Predictor: the last `predictor_layers` Llama layers (the heads are VL-JEPA's own, loaded below).
     predictor = _last_llama_layers(_read_hf_weights(llama_dir), total_layers, predictor_layers)
     pretrained_keys = [k for k in expected if k.startswith("predictor.") and k not in HEAD_KEYS]
@@ -315,9 +318,19 @@ def build_from_components(
     return model.eval()
 
 
-def _component_config(vjepa2_dir: Path, llama_dir: Path, gemma_dir: Path, predictor_layers: int,
-                      base: VLJepaConfig, dense_weights: list[dict[str, torch.Tensor]],
-                      heads: dict[str, torch.Tensor] | None) -> tuple[VLJepaConfig, int]:
+def load_x_encoder_weights(expected: dict[str, torch.Tensor], vjepa2_dir: Path) -> None:
+    """Copy the encoder half of a VJEPA2Model directory into a VLJepa state dict (`expected`, in place)."""
+    prefix = "x_encoder.vjepa2."
+    found = {k: v for k, v in _read_hf_weights(vjepa2_dir).items() if k.startswith("encoder.")}
+    check_state_dict({k[len(prefix) :]: v for k, v in expected.items() if k.startswith(prefix)}, found,
+                     vjepa2_dir / WEIGHTS_FILE)
+    for key, tensor in found.items():
+        expected[prefix + key].copy_(tensor)
+
+
+def component_config(vjepa2_dir: Path, llama_dir: Path, gemma_dir: Path, predictor_layers: int,
+                     base: VLJepaConfig, dense_weights: list[dict[str, torch.Tensor]],
+                     heads: dict[str, torch.Tensor] | None) -> tuple[VLJepaConfig, int]:
     """The VLJepaConfig the three component configs describe, and the Llama checkpoint's layer count."""
     x_encoder = _read_hf_config(VJEPA2Config, vjepa2_dir, _VJEPA2_KEYS)
     llama = _read_hf_config(LlamaConfig, llama_dir, _LLAMA_KEYS + ("num_hidden_layers",))
