@@ -57,18 +57,40 @@ def _state_tensors(model: VLJepa, dtype: torch.dtype | None = None) -> dict[str,
             .contiguous() for name, tensor in model.state_dict().items()}
 
 
-def _weights_bytes(model: VLJepa, dtype: torch.dtype | None = None) -> bytes:
+def _write_weights(model: VLJepa, path: Path, dtype: torch.dtype | None = None) -> None:
+    # save_file writes each tensor from its own memory: no second copy of a 5 GB model in RAM.
     # One metadata key only: safetensors stores metadata as a hash map, whose order is not stable.
-    return safetensors.torch.save(_state_tensors(model, dtype), metadata={"format": "pt"})
+    safetensors.torch.save_file(_state_tensors(model, dtype), str(path), metadata={"format": "pt"})
+
+
+def _digest_update(digest: Any, name: str, tensor: torch.Tensor) -> None:
+    tensor = tensor.detach().cpu().contiguous()
+    digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
     """sha256 over names, dtypes, shapes and raw bytes in name order (independent of file layout)."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        _digest_update(digest, name, tensors[name])
+    return digest.hexdigest()
+
+
+def _open_safetensors(path: Path) -> Any:
+    _require(path)
+    try:
+        return safetensors.safe_open(str(path), framework="pt")
+    except Exception as error:  # safetensors raises several types for truncated/corrupt files
+        raise CheckpointError(f"cannot read {path}: {error}") from error
+
+
+def file_weights_digest(path: Path) -> str:
+    """weights_digest of a safetensors file, read one tensor at a time (a paper-size file never sits in RAM)."""
+    digest = hashlib.sha256()
+    with _open_safetensors(path) as weights:
+        for name in sorted(weights.keys()):
+            _digest_update(digest, name, weights.get_tensor(name))
     return digest.hexdigest()
 
 
@@ -83,7 +105,7 @@ def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None
     model.config.save(directory / CONFIG_FILE)
     # Write then rename, so a crash mid-save never leaves a truncated weights file behind.
     partial = directory / (WEIGHTS_FILE + ".partial")
-    partial.write_bytes(_weights_bytes(model, dtype))
+    _write_weights(model, partial, dtype)
     partial.replace(directory / WEIGHTS_FILE)
     model.query_tokenizer.save(directory / QUERY_TOKENIZER_DIR)
     model.text_tokenizer.save(directory / TEXT_TOKENIZER_DIR)
@@ -148,15 +170,22 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> VLJ
     """Load a model saved by save_model; weights are restored exactly (bitwise)."""
     directory = Path(directory)
     config = load_config(directory)
-    weights = read_safetensors(directory / WEIGHTS_FILE)
+    weights_path = directory / WEIGHTS_FILE
+    weights = _open_safetensors(weights_path)
     query_tokenizer = load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
     text_tokenizer = load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
     try:
         model = VLJepa(config, query_tokenizer, text_tokenizer)
     except ValueError as error:
         raise CheckpointError(f"{directory / CONFIG_FILE} does not match its tokenizers: {error}") from error
-    check_state_dict(model.state_dict(), weights, directory / WEIGHTS_FILE)
-    model.load_state_dict(weights, strict=True)
+    with weights:
+        # Shapes first (from the header), then one tensor at a time into the model: the peak is the model
+        # plus its largest tensor, not twice the model. A bf16 file is cast into the fp32 parameters.
+        shapes = {name: torch.empty(weights.get_slice(name).get_shape(), device="meta") for name in weights.keys()}
+        state = model.state_dict()
+        check_state_dict(state, shapes, weights_path)
+        for name in shapes:
+            state[name].copy_(weights.get_tensor(name))
     return model.to(device).eval()
 
 
@@ -167,7 +196,7 @@ def model_id(model_or_directory: VLJepa | str | Path) -> str:
     else:
         directory = Path(model_or_directory)
         name = load_config(directory).name
-        digest = weights_digest(read_safetensors(directory / WEIGHTS_FILE))
+        digest = file_weights_digest(directory / WEIGHTS_FILE)
     return f"{name}-{digest[:8]}"
 
 
