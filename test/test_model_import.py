@@ -234,7 +234,7 @@ def test_mismatched_checkpoints_are_refused_naming_the_first_mismatches(componen
     message = str(refused.value)
     assert "bad.pt" in message and "1 missing tensors (expected predictor.layers.1.mlp.up_proj.weight (64, 32))" in message
     assert "predictor.extra.weight" in message
-    assert f"predictor.out_proj.weight: checkpoint ({SHARED_DIM + 1}, 32), expected ({SHARED_DIM}, 32)" in message
+    assert f"predictor.out_proj.weight: file ({SHARED_DIM + 1}, 32), expected ({SHARED_DIM}, 32)" in message
 
     # A checkpoint trained with more kept layers than the config promises: the extra layers are named.
     three_layers = {**TRAINING_CONFIG, "predictor": {**TRAINING_CONFIG["predictor"], "n_keep_layers": 3}}

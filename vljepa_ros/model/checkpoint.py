@@ -128,24 +128,24 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {path}: {error}") from error
 
 
-def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: Path) -> None:
-    """Raise CheckpointError naming `source` when keys or shapes differ from the model's."""
+def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: Path,
+                     against: str = "the model config", shown: int = 5) -> None:
+    """Raise CheckpointError naming `source`, the first `shown` missing, unexpected and wrongly shaped tensors,
+    and the shapes `against` expects, when keys or shapes differ from the model's."""
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
-    wrong = [
-        f"{key}: file {tuple(found[key].shape)} vs model {tuple(expected[key].shape)}"
-        for key in sorted(set(expected) & set(found))
-        if tuple(found[key].shape) != tuple(expected[key].shape)
-    ]
+    wrong = [f"{key}: file {tuple(found[key].shape)}, expected {tuple(expected[key].shape)}"
+             for key in sorted(set(expected) & set(found)) if tuple(found[key].shape) != tuple(expected[key].shape)]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
+        named = ", ".join(f"{key} {tuple(expected[key].shape)}" for key in missing[:shown])
+        problems.append(f"{len(missing)} missing tensors (expected {named})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
+        problems.append(f"{len(unexpected)} unexpected tensors ({', '.join(unexpected[:shown])})")
     if wrong:
-        problems.append(f"wrong shapes: {wrong[:3]}")
+        problems.append(f"{len(wrong)} with the wrong shape ({'; '.join(wrong[:shown])})")
     if problems:
-        raise CheckpointError(f"{source} does not match the model config: " + "; ".join(problems))
+        raise CheckpointError(f"{source} does not match {against}: " + "; ".join(problems))
 
 
 def load_config(directory: str | Path) -> VLJepaConfig:

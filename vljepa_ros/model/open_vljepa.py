@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from .checkpoint import component_config, load_tokenizer, load_x_encoder_weights
+from .checkpoint import check_state_dict, component_config, load_tokenizer, load_x_encoder_weights
 from .config import VLJepaConfig, get_preset
 from .vljepa import VLJepa
 
@@ -53,8 +53,6 @@ KEY_PREFIXES = (
     ("y_encoder.projector.", "y_encoder.head."),
     ("y_encoder.model.", "y_encoder.gemma."),
 )
-# How many mismatches a refusal lists (the rest are counted).
-SHOWN_MISMATCHES = 5
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     state = payload["model_state_dict"]
     not_tensors = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
     if not_tensors:
-        raise CheckpointError(f"{path}: model_state_dict entries that are not tensors: {not_tensors[:SHOWN_MISMATCHES]}")
+        raise CheckpointError(f"{path}: model_state_dict entries that are not tensors: {not_tensors[:5]}")
     config = payload.get("config") or {}
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: 'config' should be the training YAML as a dict, found {type(config).__name__}")
@@ -146,33 +144,14 @@ def their_key(our_key: str) -> str | None:
     return None
 
 
-def expected_checkpoint_shapes(model: VLJepa) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Their key -> (shape, our key) for every tensor the checkpoint must hold for this model."""
+def expected_checkpoint_tensors(model: VLJepa) -> dict[str, tuple[torch.Tensor, str]]:
+    """Their key -> (our tensor, our key) for every tensor the checkpoint must hold for this model."""
     expected = {}
     for key, tensor in model.state_dict().items():
         theirs = their_key(key)
         if theirs is not None and not key.startswith("x_encoder."):
-            expected[theirs] = (tuple(tensor.shape), key)
+            expected[theirs] = (tensor, key)
     return expected
-
-
-def check_checkpoint(state: dict[str, torch.Tensor], expected: dict[str, tuple[tuple[int, ...], str]],
-                     source: Path, components: str) -> None:
-    """Raise CheckpointError naming the first missing, unexpected and wrongly shaped tensors."""
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{key}: checkpoint {tuple(state[key].shape)}, expected {expected[key][0]}"
-             for key in sorted(set(state) & set(expected)) if tuple(state[key].shape) != expected[key][0]]
-    problems = []
-    if missing:
-        shown = ", ".join(f"{key} {expected[key][0]}" for key in missing[:SHOWN_MISMATCHES])
-        problems.append(f"{len(missing)} missing tensors (expected {shown})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensors ({', '.join(unexpected[:SHOWN_MISMATCHES])})")
-    if wrong:
-        problems.append(f"{len(wrong)} with the wrong shape ({'; '.join(wrong[:SHOWN_MISMATCHES])})")
-    if problems:
-        raise CheckpointError(f"{source} does not match {components}: " + "; ".join(problems))
 
 
 def import_open_vljepa(checkpoint: str | Path, vjepa2_dir: str | Path, llama_dir: str | Path,
@@ -200,12 +179,11 @@ def import_open_vljepa(checkpoint: str | Path, vjepa2_dir: str | Path, llama_dir
         model = VLJepa(config, query_tokenizer, text_tokenizer)
     except ValueError as error:
         raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
-    expected = expected_checkpoint_shapes(model)
-    check_checkpoint(state, expected, checkpoint,
-                     f"the last {settings.predictor_layers} layers of {llama_dir}, {gemma_dir} and a "
-                     f"{settings.shared_dim}-d shared space")
-    weights = model.state_dict()
-    load_x_encoder_weights(weights, vjepa2_dir)
+    expected = expected_checkpoint_tensors(model)
+    check_state_dict({theirs: tensor for theirs, (tensor, _) in expected.items()}, state, checkpoint,
+                     against=f"the last {settings.predictor_layers} layers of {llama_dir}, {gemma_dir} and a "
+                             f"{settings.shared_dim}-d shared space")
+    load_x_encoder_weights(model.state_dict(), vjepa2_dir)
     for key, tensor in state.items():
-        weights[expected[key][1]].copy_(tensor)  # bf16 pretrained parts are upcast exactly into fp32
+        expected[key][0].copy_(tensor)  # bf16 pretrained parts are upcast exactly into fp32
     return model.eval(), settings

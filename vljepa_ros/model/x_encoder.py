@@ -26,13 +26,17 @@ from vljepa_ros.stream.clips import fill_clip
 from .config import VLJepaConfig
 
 
-def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, 3, H, W) uint8 -> uint8 with the shortest side = size, as torchvision's resize on uint8 tensors."""
-    height, width = video.shape[-2:]
+def _shortest_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) scaled so the shortest side is `size`, the long side truncated as torchvision does."""
     short, long = (width, height) if width <= height else (height, width)
     new_long = int(size * long / short)
-    new_size = (new_long, size) if width <= height else (size, new_long)
-    if (height, width) == new_size:
+    return (new_long, size) if width <= height else (size, new_long)
+
+
+def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) uint8 -> uint8 with the shortest side = size, as torchvision's resize on uint8 tensors."""
+    new_size = _shortest_side_size(*video.shape[-2:], size)
+    if tuple(video.shape[-2:]) == new_size:
         return video
     if video.device.type == "cpu":
         # CPU interpolate accepts uint8 for antialiased bilinear and rounds exactly as torchvision does.
@@ -43,11 +47,8 @@ def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
 
 def _resize_shortest_side_float(video: torch.Tensor, size: int) -> torch.Tensor:
     """(N, 3, H, W) float -> float with the shortest side = size, as torchvision's Resize on float tensors."""
-    height, width = video.shape[-2:]
-    short, long = (width, height) if width <= height else (height, width)
-    new_long = int(size * long / short)
-    new_size = (new_long, size) if width <= height else (size, new_long)
-    if (height, width) == new_size:
+    new_size = _shortest_side_size(*video.shape[-2:], size)
+    if tuple(video.shape[-2:]) == new_size:
         return video
     return F.interpolate(video, size=new_size, mode="bilinear", antialias=True, align_corners=False)
 
