@@ -314,12 +314,7 @@ def build_from_components(
     heads = read_safetensors(Path(heads_file)) if heads_file is not None else None
     config, total_layers = component_config(vjepa2_dir, llama_dir, gemma_dir, predictor_layers,
                                             base_config or get_preset("paper"), dense_weights, heads)
-    query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
-    text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
-    try:
-        model = VLJepa(config, query_tokenizer, text_tokenizer)
-    except ValueError as error:
-        raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
+    model = model_with_component_tokenizers(config, llama_dir, gemma_dir)
     expected = model.state_dict()
 
     def load_part(prefix: str, found: dict[str, torch.Tensor], source: Path) -> None:
@@ -345,6 +340,16 @@ def build_from_components(
         for key in HEAD_KEYS:
             expected[key].copy_(heads[key])
     return model.eval()
+
+
+def model_with_component_tokenizers(config: VLJepaConfig, llama_dir: Path, gemma_dir: Path) -> VLJepa:
+    """A VLJepa of `config` (weights still to load) with the Llama tokenizer for queries and Gemma's for texts."""
+    query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
+    text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
+    try:
+        return VLJepa(config, query_tokenizer, text_tokenizer)
+    except ValueError as error:
+        raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
 
 
 def load_x_encoder_weights(expected: dict[str, torch.Tensor], vjepa2_dir: Path) -> None:

@@ -40,7 +40,8 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from .checkpoint import check_state_dict, component_config, load_tokenizer, load_x_encoder_weights
+from .checkpoint import (check_state_dict, component_config, load_x_encoder_weights,
+                         model_with_component_tokenizers)
 from .config import VLJepaConfig, get_preset
 from .vljepa import VLJepa
 
@@ -173,12 +174,7 @@ def import_open_vljepa(checkpoint: str | Path, vjepa2_dir: str | Path, llama_dir
                               f"{vjepa2_dir / 'config.json'} has crop_size={config.image_size}")
     # torchvision Resize(image_size) + CenterCrop(image_size) on float frames (their data loaders).
     config = config.replace(resize_shortest_edge=settings.image_size, pixel_pipeline="torchvision_float")
-    query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
-    text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
-    try:
-        model = VLJepa(config, query_tokenizer, text_tokenizer)
-    except ValueError as error:
-        raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
+    model = model_with_component_tokenizers(config, llama_dir, gemma_dir)
     expected = expected_checkpoint_tensors(model)
     check_state_dict({theirs: tensor for theirs, (tensor, _) in expected.items()}, state, checkpoint,
                      against=f"the last {settings.predictor_layers} layers of {llama_dir}, {gemma_dir} and a "
