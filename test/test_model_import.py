@@ -276,3 +276,16 @@ def test_import_components_writes_an_untrained_paper_layout_directory(components
     frames = _frames(3)
     assert _min_cosine(rounded.embed_clips(frames, "nothing moves"), model.embed_clips(frames, "nothing moves")) > 0.99
     assert "untrained" in (full / "MODEL_CARD.md").read_text()
+
+
+def test_pixel_pipeline_options_are_checked_and_default_to_the_vjepa2_processor() -> None:
+    tiny = get_preset("tiny")
+    assert (tiny.pixel_pipeline, tiny.resize_shortest_edge) == ("vjepa2_processor", 0)
+    with pytest.raises(ValueError, match="vjepa2_processor, torchvision_float"):
+        tiny.replace(pixel_pipeline="bilinear")
+    with pytest.raises(ValueError, match="resize_shortest_edge=16 is smaller than the crop image_size=32"):
+        tiny.replace(resize_shortest_edge=16)
+    # A config.json written before these options existed loads with the defaults.
+    legacy = tiny.to_dict()
+    del legacy["pixel_pipeline"], legacy["resize_shortest_edge"]
+    assert type(tiny).from_dict(legacy) == tiny
