@@ -216,7 +216,7 @@ def test_imported_directory_has_card_banks_and_query(components) -> None:
     directory = components["model_dir"]
     card = (directory / "MODEL_CARD.md").read_text()
     for expected in ("Llama 3.2 Community License", "Gemma Terms of Use", "Not verified", "Describe the video.",
-                     "sha256", "epoch 7"):
+                     "checkpoint sha256", "checkpoint epoch: `7`"):
         assert expected in card
     for name in ("labels", "captions", "actions"):
         text = bank_file(directory, name).read_text()

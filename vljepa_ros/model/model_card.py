@@ -102,7 +102,8 @@ def write_model_directory(model: VLJepa, directory: str | Path, card: ModelCard,
     save_model(model, directory, dtype=dtype)
     write_starter_banks(directory)
     identity = model_id(directory)
-    weights_dtype = "bf16" if dtype == torch.bfloat16 else "fp32"
+    weights_dtype = ("bf16: every fp32 weight rounded to bf16 once; loading casts them back to fp32"
+                     if dtype == torch.bfloat16 else "fp32")
     (directory / MODEL_CARD_FILE).write_text(card.render(model, identity, weights_dtype), encoding="utf-8")
     return identity
 
@@ -121,7 +122,8 @@ def open_vljepa_card(checkpoint: Path, vjepa2_dir: Path, llama_dir: Path, gemma_
         summary=("VL-JEPA at the paper's geometry as trained by open-vljepa (V-JEPA 2 ViT-L frozen, the last Llama-3.2-1B "
                  "layers as a bidirectional predictor, EmbeddingGemma-300M, bidirectional InfoNCE). Its authors report "
                  "MSR-VTT text-to-video R@1 23.9 in-domain and 13.7 zero-shot (the VL-JEPA paper: 51.6)."),
-        sources={"checkpoint": f"{checkpoint} (sha256 {checkpoint_sha256}, epoch {epoch})",
+        sources={"checkpoint": str(checkpoint), "checkpoint sha256": checkpoint_sha256,
+                 "checkpoint epoch": str(epoch),
                  "X-encoder": str(vjepa2_dir), "predictor geometry + query tokenizer": str(llama_dir),
                  "Y-encoder geometry + text tokenizer": str(gemma_dir)},
         licences=[LICENCES[name] for name in ("open-vljepa", "vjepa2", "llama", "gemma")],

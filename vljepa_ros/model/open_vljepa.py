@@ -78,7 +78,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if not path.is_file():
         raise CheckpointError(f"missing checkpoint file: {path}")
     try:
-        # mmap: the tensors stay in the file's pages until copied into the model (half the peak memory).
+        # mmap: the tensors stay in the file's pages until copied into the model (no second copy in RAM).
         payload = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # pickle refusals, truncated zips, not a torch file: all mean "cannot use it"
         raise CheckpointError(f"cannot read {path} as a weights-only torch checkpoint: {error}") from error
