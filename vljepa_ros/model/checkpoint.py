@@ -171,14 +171,13 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> VLJ
     directory = Path(directory)
     config = load_config(directory)
     weights_path = directory / WEIGHTS_FILE
-    weights = _open_safetensors(weights_path)
-    query_tokenizer = load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
-    text_tokenizer = load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
-    try:
-        model = VLJepa(config, query_tokenizer, text_tokenizer)
-    except ValueError as error:
-        raise CheckpointError(f"{directory / CONFIG_FILE} does not match its tokenizers: {error}") from error
-    with weights:
+    with _open_safetensors(weights_path) as weights:  # opened first: a missing or corrupt file fails fast
+        query_tokenizer = load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
+        text_tokenizer = load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
+        try:
+            model = VLJepa(config, query_tokenizer, text_tokenizer)
+        except ValueError as error:
+            raise CheckpointError(f"{directory / CONFIG_FILE} does not match its tokenizers: {error}") from error
         # Shapes first (from the header), then one tensor at a time into the model: the peak is the model
         # plus its largest tensor, not twice the model. A bf16 file is cast into the fp32 parameters.
         shapes = {name: torch.empty(weights.get_slice(name).get_shape(), device="meta") for name in weights.keys()}
