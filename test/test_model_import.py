@@ -236,6 +236,11 @@ def test_mismatched_checkpoints_are_refused_naming_the_first_mismatches(componen
     assert "predictor.extra.weight" in message
     assert f"predictor.out_proj.weight: file ({SHARED_DIM + 1}, 32), expected ({SHARED_DIM}, 32)" in message
 
+    # On the command line the same refusal is one line naming the command, and exit status 2.
+    assert main(["import", "open-vljepa", f"--checkpoint={tmp_path / 'bad.pt'}", *components["dirs"],
+                 f"--out={tmp_path / 'refused'}"]) == 2
+    assert not (tmp_path / "refused").exists()
+
     # A checkpoint trained with more kept layers than the config promises: the extra layers are named.
     three_layers = {**TRAINING_CONFIG, "predictor": {**TRAINING_CONFIG["predictor"], "n_keep_layers": 3}}
     torch.save({"model_state_dict": components["state"], "config": three_layers}, tmp_path / "layers.pt")
