@@ -8,7 +8,8 @@ Then, each in its own process so each peak RSS is its own:
 
   import open-vljepa (fp32 and bf16 on disk), import components (fp32),
   one 16 x 256^2 clip through torch fp32 and ONNX Runtime (the components directory: the paper preset's 16 frames;
-  queries padded to 64 tokens as open-vljepa), and the ONNX export itself.
+  queries padded to 64 tokens as open-vljepa), the ONNX export itself, and the imported open-vljepa directory
+  (bf16 on disk, fp32 in torch, its 8 frames) on the same clip.
 
     python benchmarks/full_size_import.py --work /tmp/full-size --json benchmarks/results/import-full-size-cpu.json
 
@@ -138,14 +139,15 @@ def _time_clip(engine, repeats: int = 2) -> dict:
             "best_clip_s": round(min(latencies), 2)}
 
 
-def stage_clip(work: Path, backend: str) -> dict:
+def stage_clip(work: Path, backend: str, model: str = "components-fp32") -> dict:
+    """One clip of 16 frames at 256²; the open-vljepa directory samples them down to its 8."""
     import torch
 
     from vljepa_ros.runtime import create_engine
 
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    engine = create_engine(work / "components-fp32", backend=backend, cache_dir=work / "onnx",
+    engine = create_engine(work / model, backend=backend, cache_dir=work / "onnx",
                            query_tokens=QUERY_TOKENS, threads=os.cpu_count())
     result = {"load_s": round(time.perf_counter() - started, 2), **_time_clip(engine)}
     return {**result, "peak_rss_mb": peak_rss_mb()}
@@ -172,6 +174,7 @@ STAGES = {
     "torch-clip": lambda work: stage_clip(work, "torch"),
     "onnx-export": stage_export,
     "onnxruntime-clip": lambda work: stage_clip(work, "onnxruntime"),
+    "torch-clip-open-vljepa-bf16": lambda work: stage_clip(work, "torch", "open-vljepa-bf16"),
 }
 
 

@@ -281,6 +281,10 @@ def test_import_components_writes_an_untrained_paper_layout_directory(components
     frames = _frames(3)
     assert _min_cosine(rounded.embed_clips(frames, "nothing moves"), model.embed_clips(frames, "nothing moves")) > 0.99
     assert "untrained" in (full / "MODEL_CARD.md").read_text()
+    # It is the starting point of `train --init` (one step here: the point is that it runs and saves).
+    assert main(["train", "--init", str(full), "--data", "tabletop", "--steps", "1", "--batch-size", "2",
+                 "--out", str(tmp_path / "trained")]) == 0
+    assert load_model(tmp_path / "trained").config.y_dense_dims == [128, 32]
 
 
 def test_pixel_pipeline_options_are_checked_and_default_to_the_vjepa2_processor() -> None:
