@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "eval",
     "calibrate",
     "annotate",
+    "import_model",
 ]
 
 

@@ -51,33 +51,61 @@ HEAD_KEYS = (
 # ---- whole-model checkpoints ------------------------------------------------------------------------
 
 
-def _state_tensors(model: VLJepa) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+def _state_tensors(model: VLJepa, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The state dict on the CPU; `dtype` (e.g. bfloat16) recasts the floating-point tensors only."""
+    return {name: (tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor).detach().cpu()
+            .contiguous() for name, tensor in model.state_dict().items()}
 
 
-def _weights_bytes(model: VLJepa) -> bytes:
+def _write_weights(model: VLJepa, path: Path, dtype: torch.dtype | None = None) -> None:
+    # save_file writes each tensor from its own memory: no second copy of a 5 GB model in RAM.
     # One metadata key only: safetensors stores metadata as a hash map, whose order is not stable.
-    return safetensors.torch.save(_state_tensors(model), metadata={"format": "pt"})
+    safetensors.torch.save_file(_state_tensors(model, dtype), str(path), metadata={"format": "pt"})
+
+
+def _digest_update(digest: Any, name: str, tensor: torch.Tensor) -> None:
+    tensor = tensor.detach().cpu().contiguous()
+    digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
     """sha256 over names, dtypes, shapes and raw bytes in name order (independent of file layout)."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        _digest_update(digest, name, tensors[name])
     return digest.hexdigest()
 
 
-def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None = None) -> Path:
-    """Write config, weights and both tokenizers; an existing decoder/ in `directory` is left as it is."""
+def _open_safetensors(path: Path) -> Any:
+    _require(path)
+    try:
+        return safetensors.safe_open(str(path), framework="pt")
+    except Exception as error:  # safetensors raises several types for truncated/corrupt files
+        raise CheckpointError(f"cannot read {path}: {error}") from error
+
+
+def file_weights_digest(path: Path) -> str:
+    """weights_digest of a safetensors file, read one tensor at a time (a paper-size file never sits in RAM)."""
+    digest = hashlib.sha256()
+    with _open_safetensors(path) as weights:
+        for name in sorted(weights.keys()):
+            _digest_update(digest, name, weights.get_tensor(name))
+    return digest.hexdigest()
+
+
+def save_model(model: VLJepa, directory: str | Path, text_bank: list[str] | None = None,
+               dtype: torch.dtype | None = None) -> Path:
+    """Write config, weights and both tokenizers; an existing decoder/ in `directory` is left as it is.
+
+    dtype=torch.bfloat16 stores the weights in bf16 (half the size of fp32); load_model casts them back
+    into the model's fp32 parameters, so every fp32 weight is then rounded to bf16 once."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.config.save(directory / CONFIG_FILE)
     # Write then rename, so a crash mid-save never leaves a truncated weights file behind.
     partial = directory / (WEIGHTS_FILE + ".partial")
-    partial.write_bytes(_weights_bytes(model))
+    _write_weights(model, partial, dtype)
     partial.replace(directory / WEIGHTS_FILE)
     model.query_tokenizer.save(directory / QUERY_TOKENIZER_DIR)
     model.text_tokenizer.save(directory / TEXT_TOKENIZER_DIR)
@@ -100,24 +128,24 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {path}: {error}") from error
 
 
-def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: Path) -> None:
-    """Raise CheckpointError naming `source` when keys or shapes differ from the model's."""
+def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: Path,
+                     against: str = "the model config", shown: int = 5) -> None:
+    """Raise CheckpointError naming `source`, the first `shown` missing, unexpected and wrongly shaped tensors,
+    and the shapes `against` expects, when keys or shapes differ from the model's."""
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
-    wrong = [
-        f"{key}: file {tuple(found[key].shape)} vs model {tuple(expected[key].shape)}"
-        for key in sorted(set(expected) & set(found))
-        if tuple(found[key].shape) != tuple(expected[key].shape)
-    ]
+    wrong = [f"{key}: file {tuple(found[key].shape)}, expected {tuple(expected[key].shape)}"
+             for key in sorted(set(expected) & set(found)) if tuple(found[key].shape) != tuple(expected[key].shape)]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
+        named = ", ".join(f"{key} {tuple(expected[key].shape)}" for key in missing[:shown])
+        problems.append(f"{len(missing)} missing tensors (expected {named})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
+        problems.append(f"{len(unexpected)} unexpected tensors ({', '.join(unexpected[:shown])})")
     if wrong:
-        problems.append(f"wrong shapes: {wrong[:3]}")
+        problems.append(f"{len(wrong)} with the wrong shape ({'; '.join(wrong[:shown])})")
     if problems:
-        raise CheckpointError(f"{source} does not match the model config: " + "; ".join(problems))
+        raise CheckpointError(f"{source} does not match {against}: " + "; ".join(problems))
 
 
 def load_config(directory: str | Path) -> VLJepaConfig:
@@ -142,15 +170,21 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> VLJ
     """Load a model saved by save_model; weights are restored exactly (bitwise)."""
     directory = Path(directory)
     config = load_config(directory)
-    weights = read_safetensors(directory / WEIGHTS_FILE)
-    query_tokenizer = load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
-    text_tokenizer = load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
-    try:
-        model = VLJepa(config, query_tokenizer, text_tokenizer)
-    except ValueError as error:
-        raise CheckpointError(f"{directory / CONFIG_FILE} does not match its tokenizers: {error}") from error
-    check_state_dict(model.state_dict(), weights, directory / WEIGHTS_FILE)
-    model.load_state_dict(weights, strict=True)
+    weights_path = directory / WEIGHTS_FILE
+    with _open_safetensors(weights_path) as weights:  # opened first: a missing or corrupt file fails fast
+        query_tokenizer = load_tokenizer(directory / QUERY_TOKENIZER_DIR, config.query_max_tokens)
+        text_tokenizer = load_tokenizer(directory / TEXT_TOKENIZER_DIR, config.text_max_tokens)
+        try:
+            model = VLJepa(config, query_tokenizer, text_tokenizer)
+        except ValueError as error:
+            raise CheckpointError(f"{directory / CONFIG_FILE} does not match its tokenizers: {error}") from error
+        # Shapes first (from the header), then one tensor at a time into the model: the peak is the model
+        # plus its largest tensor, not twice the model. A bf16 file is cast into the fp32 parameters.
+        shapes = {name: torch.empty(weights.get_slice(name).get_shape(), device="meta") for name in weights.keys()}
+        state = model.state_dict()
+        check_state_dict(state, shapes, weights_path)
+        for name in shapes:
+            state[name].copy_(weights.get_tensor(name))
     return model.to(device).eval()
 
 
@@ -161,7 +195,7 @@ def model_id(model_or_directory: VLJepa | str | Path) -> str:
     else:
         directory = Path(model_or_directory)
         name = load_config(directory).name
-        digest = weights_digest(read_safetensors(directory / WEIGHTS_FILE))
+        digest = file_weights_digest(directory / WEIGHTS_FILE)
     return f"{name}-{digest[:8]}"
 
 
@@ -277,14 +311,9 @@ def build_from_components(
         if "linear.weight" not in weights:
             raise CheckpointError(f"{path / WEIGHTS_FILE} has no 'linear.weight'")
     heads = read_safetensors(Path(heads_file)) if heads_file is not None else None
-    config, total_layers = _component_config(vjepa2_dir, llama_dir, gemma_dir, predictor_layers,
-                                             base_config or get_preset("paper"), dense_weights, heads)
-    query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
-    text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
-    try:
-        model = VLJepa(config, query_tokenizer, text_tokenizer)
-    except ValueError as error:
-        raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
+    config, total_layers = component_config(vjepa2_dir, llama_dir, gemma_dir, predictor_layers,
+                                            base_config or get_preset("paper"), dense_weights, heads)
+    model = model_with_component_tokenizers(config, llama_dir, gemma_dir)
     expected = model.state_dict()
 
     def load_part(prefix: str, found: dict[str, torch.Tensor], source: Path) -> None:
@@ -293,10 +322,7 @@ def build_from_components(
         for key, tensor in found.items():
             expected[prefix + key].copy_(tensor)
 
-    # X-encoder: the encoder half of VJEPA2Model.
-    vjepa_weights = _read_hf_weights(vjepa2_dir)
-    load_part("x_encoder.vjepa2.", {k: v for k, v in vjepa_weights.items() if k.startswith("encoder.")},
-              vjepa2_dir / WEIGHTS_FILE)
+    load_x_encoder_weights(expected, vjepa2_dir)
     # Predictor: the last `predictor_layers` Llama layers (the heads are VL-JEPA's own, loaded below).
     predictor = _last_llama_layers(_read_hf_weights(llama_dir), total_layers, predictor_layers)
     pretrained_keys = [k for k in expected if k.startswith("predictor.") and k not in HEAD_KEYS]
@@ -315,9 +341,29 @@ def build_from_components(
     return model.eval()
 
 
-def _component_config(vjepa2_dir: Path, llama_dir: Path, gemma_dir: Path, predictor_layers: int,
-                      base: VLJepaConfig, dense_weights: list[dict[str, torch.Tensor]],
-                      heads: dict[str, torch.Tensor] | None) -> tuple[VLJepaConfig, int]:
+def model_with_component_tokenizers(config: VLJepaConfig, llama_dir: Path, gemma_dir: Path) -> VLJepa:
+    """A VLJepa of `config` (weights still to load) with the Llama tokenizer for queries and Gemma's for texts."""
+    query_tokenizer = load_tokenizer(llama_dir, config.query_max_tokens)
+    text_tokenizer = load_tokenizer(gemma_dir, config.text_max_tokens)
+    try:
+        return VLJepa(config, query_tokenizer, text_tokenizer)
+    except ValueError as error:
+        raise CheckpointError(f"tokenizers in {llama_dir} / {gemma_dir} do not fit the configs: {error}") from error
+
+
+def load_x_encoder_weights(expected: dict[str, torch.Tensor], vjepa2_dir: Path) -> None:
+    """Copy the encoder half of a VJEPA2Model directory into a VLJepa state dict (`expected`, in place)."""
+    prefix = "x_encoder.vjepa2."
+    found = {k: v for k, v in _read_hf_weights(vjepa2_dir).items() if k.startswith("encoder.")}
+    check_state_dict({k[len(prefix) :]: v for k, v in expected.items() if k.startswith(prefix)}, found,
+                     vjepa2_dir / WEIGHTS_FILE)
+    for key, tensor in found.items():
+        expected[prefix + key].copy_(tensor)
+
+
+def component_config(vjepa2_dir: Path, llama_dir: Path, gemma_dir: Path, predictor_layers: int,
+                     base: VLJepaConfig, dense_weights: list[dict[str, torch.Tensor]],
+                     heads: dict[str, torch.Tensor] | None) -> tuple[VLJepaConfig, int]:
     """The VLJepaConfig the three component configs describe, and the Llama checkpoint's layer count."""
     x_encoder = _read_hf_config(VJEPA2Config, vjepa2_dir, _VJEPA2_KEYS)
     llama = _read_hf_config(LlamaConfig, llama_dir, _LLAMA_KEYS + ("num_hidden_layers",))

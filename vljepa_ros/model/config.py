@@ -22,6 +22,7 @@ from typing import Any
 # ImageNet statistics, as in V-JEPA 2's video processor (transformers IMAGENET_DEFAULT_MEAN/STD).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PIXEL_PIPELINES = ("vjepa2_processor", "torchvision_float")
 
 
 @dataclass
@@ -41,6 +42,15 @@ class VLJepaConfig:
     y_dense_dims: list[int] = field(default_factory=list)
     image_mean: tuple[float, float, float] = IMAGENET_MEAN
     image_std: tuple[float, float, float] = IMAGENET_STD
+    # Pixel preprocessing (x_encoder.preprocess_frames). The defaults reproduce transformers'
+    # VJEPA2VideoProcessor; a model trained with other transforms names them here (open-vljepa:
+    # resize_shortest_edge=image_size, pixel_pipeline="torchvision_float").
+    # Shortest side before the centre crop; 0 = image_size * 256 / 224, as the V-JEPA 2 processor.
+    resize_shortest_edge: int = 0
+    # PIXEL_PIPELINES: "vjepa2_processor" resizes the uint8 frames (rounded back to uint8) and crops at
+    # floor((side - crop) / 2); "torchvision_float" scales to [0, 1] first, resizes in float (no
+    # rounding) and crops at round((side - crop) / 2), as torchvision's Resize/CenterCrop on float tensors.
+    pixel_pipeline: str = "vjepa2_processor"
     freeze_x_encoder: bool = True
     temperature: float = 0.07
     # The paper trains the pretrained Y-encoder with a 0.05x learning rate so it drifts slowly.
@@ -50,6 +60,7 @@ class VLJepaConfig:
         self.image_mean = tuple(float(v) for v in self.image_mean)
         self.image_std = tuple(float(v) for v in self.image_std)
         self.y_dense_dims = [int(v) for v in self.y_dense_dims]
+        self.resize_shortest_edge = int(self.resize_shortest_edge)
         self.validate()
 
     def validate(self) -> None:
@@ -76,6 +87,12 @@ class VLJepaConfig:
             raise ValueError(f"config {self.name!r}: token lengths and shared_dim must be positive")
         if self.temperature <= 0:
             raise ValueError(f"config {self.name!r}: temperature must be positive")
+        if self.pixel_pipeline not in PIXEL_PIPELINES:
+            raise ValueError(f"config {self.name!r}: pixel_pipeline={self.pixel_pipeline!r}; choose one of "
+                             f"{', '.join(PIXEL_PIPELINES)}")
+        if self.resize_shortest_edge and self.resize_shortest_edge < self.image_size:
+            raise ValueError(f"config {self.name!r}: resize_shortest_edge={self.resize_shortest_edge} is smaller "
+                             f"than the crop image_size={self.image_size}")
 
     @property
     def num_visual_tokens(self) -> int:

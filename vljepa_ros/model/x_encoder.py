@@ -4,10 +4,12 @@ VL-JEPA uses V-JEPA 2 ViT-L frozen: frames sampled uniformly at 256 px, an image
 clip, tubelets of 2 x 16 x 16 -> (T/2) * 16 * 16 tokens of width 1024. V-JEPA 2's own masked-latent
 predictor is not part of VL-JEPA, so XEncoder drops it and parameter counts are the encoder's alone.
 
-`prepare_clips` (fill + `preprocess_frames`) is the one preprocessing used for training and by every inference engine. It
-reproduces transformers' VJEPA2VideoProcessor: resize the shortest side to crop * 256 / 224 (bilinear,
+`prepare_clips` (fill + `preprocess_frames`) is the one preprocessing used for training and by every inference engine. By
+default it reproduces transformers' VJEPA2VideoProcessor: resize the shortest side to crop * 256 / 224 (bilinear,
 antialiased, uint8 result as torchvision gives for uint8 input), center crop, rescale 1/255, normalize
-with ImageNet mean/std.
+with ImageNet mean/std. The config's `resize_shortest_edge` and `pixel_pipeline="torchvision_float"` describe a
+model trained with torchvision transforms on float frames instead (open-vljepa: frames / 255, Resize(256),
+CenterCrop(256), Normalize): the resize then runs in float without rounding, and the crop anchor is rounded.
 """
 from __future__ import annotations
 
@@ -24,13 +26,17 @@ from vljepa_ros.stream.clips import fill_clip
 from .config import VLJepaConfig
 
 
-def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, 3, H, W) uint8 -> uint8 with the shortest side = size, as torchvision's resize on uint8 tensors."""
-    height, width = video.shape[-2:]
+def _shortest_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) scaled so the shortest side is `size`, the long side truncated as torchvision does."""
     short, long = (width, height) if width <= height else (height, width)
     new_long = int(size * long / short)
-    new_size = (new_long, size) if width <= height else (size, new_long)
-    if (height, width) == new_size:
+    return (new_long, size) if width <= height else (size, new_long)
+
+
+def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) uint8 -> uint8 with the shortest side = size, as torchvision's resize on uint8 tensors."""
+    new_size = _shortest_side_size(*video.shape[-2:], size)
+    if tuple(video.shape[-2:]) == new_size:
         return video
     if video.device.type == "cpu":
         # CPU interpolate accepts uint8 for antialiased bilinear and rounds exactly as torchvision does.
@@ -39,14 +45,24 @@ def _resize_shortest_side(video: torch.Tensor, size: int) -> torch.Tensor:
     return resized.round().clamp(0, 255).to(torch.uint8)
 
 
-def _center_crop(video: torch.Tensor, crop: int) -> torch.Tensor:
+def _resize_shortest_side_float(video: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) float -> float with the shortest side = size, as torchvision's Resize on float tensors."""
+    new_size = _shortest_side_size(*video.shape[-2:], size)
+    if tuple(video.shape[-2:]) == new_size:
+        return video
+    return F.interpolate(video, size=new_size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _center_crop(video: torch.Tensor, crop: int, round_anchor: bool = False) -> torch.Tensor:
     height, width = video.shape[-2:]
     if height < crop or width < crop:
         pad_w, pad_h = max(crop - width, 0), max(crop - height, 0)
         video = F.pad(video, (pad_w // 2, (pad_w + 1) // 2, pad_h // 2, (pad_h + 1) // 2))
         height, width = video.shape[-2:]
-    top = int((height - crop) / 2.0)
-    left = int((width - crop) / 2.0)
+    # torchvision's CenterCrop rounds the anchor; the V-JEPA 2 path has always truncated it.
+    anchor = round if round_anchor else int
+    top = int(anchor((height - crop) / 2.0))
+    left = int(anchor((width - crop) / 2.0))
     return video[..., top : top + crop, left : left + crop]
 
 
@@ -65,11 +81,16 @@ def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -
     batch, count = video.shape[:2]
     crop = config.image_size
     video = video.reshape(batch * count, *video.shape[2:]).permute(0, 3, 1, 2).contiguous()
-    video = _resize_shortest_side(video, int(crop * 256 / 224))
-    video = _center_crop(video, crop)
+    short_side = config.resize_shortest_edge or int(crop * 256 / 224)
+    if config.pixel_pipeline == "torchvision_float":
+        video = _resize_shortest_side_float(video.float() * (1.0 / 255.0), short_side)
+        video = _center_crop(video, crop, round_anchor=True)
+    else:
+        video = _resize_shortest_side(video, short_side)
+        video = _center_crop(video, crop).float() * (1.0 / 255.0)
     mean = torch.tensor(config.image_mean, dtype=torch.float32, device=video.device).view(1, 3, 1, 1)
     std = torch.tensor(config.image_std, dtype=torch.float32, device=video.device).view(1, 3, 1, 1)
-    pixels = (video.float() * (1.0 / 255.0) - mean) / std
+    pixels = (video - mean) / std
     return pixels.reshape(batch, count, 3, crop, crop)
 
 
