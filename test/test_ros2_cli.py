@@ -85,7 +85,8 @@ RUN_ELSEWHERE = {
 }
 # The fields `ros2 topic echo --once /vljepa/event` prints, in order (the README lists them).
 EVENT_FIELDS = ["header", "segment_start", "segment_end", "embeddings_in_segment", "model_id", "dimension",
-                "embedding", "text", "text_score", "decoder", "shift_score", "shift_threshold", "trigger", "sequence"]
+                "embedding", "text", "text_score", "decoder", "shift_score", "shift_threshold", "trigger", "sequence",
+                "familiarity", "familiarity_threshold", "in_distribution"]
 
 
 # ---------------------------------------------------------------------------------------------
