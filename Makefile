@@ -3,18 +3,18 @@
 # the package's ROS interfaces (CMake, installed into the venv) and the package itself.
 # A second run skips every step whose inputs did not change.
 #
-# ROS_DISTRO picks the ROS 2 wheels: kilted (default, in .venv) or jazzy (in .venv-jazzy; `make test-jazzy`
-# is `make test ROS_DISTRO=jazzy`). The two distributions' wheels install the same module names, so each
-# gets a venv of its own.
+# ROS_DISTRO picks the ROS 2 wheels: jazzy (default, the long-term release most robots run, in .venv) or
+# kilted (in .venv-kilted; `make test-kilted` is `make test ROS_DISTRO=kilted`). The two distributions'
+# wheels install the same module names, so each gets a venv of its own.
 
 PYTHON ?= python3
-ROS_DISTRO ?= kilted
+ROS_DISTRO ?= jazzy
 SUPPORTED_DISTROS := kilted jazzy
 ifeq ($(filter $(ROS_DISTRO),$(SUPPORTED_DISTROS)),)
 $(error ROS_DISTRO=$(ROS_DISTRO): the pip route has ROS 2 wheels for $(SUPPORTED_DISTROS) only (README, Install routes); \
   run with ROS_DISTRO=kilted or ROS_DISTRO=jazzy, or build with colcon on an apt install)
 endif
-VENV ?= $(if $(filter kilted,$(ROS_DISTRO)),.venv,.venv-$(ROS_DISTRO))
+VENV ?= $(if $(filter jazzy,$(ROS_DISTRO)),.venv,.venv-$(ROS_DISTRO))
 VENV_ABS := $(abspath $(VENV))
 PY := $(VENV_ABS)/bin/python
 BUILD_DIR := build/interfaces-$(ROS_DISTRO)
@@ -38,7 +38,7 @@ INTERFACES := $(wildcard msg/*.msg srv/*.srv) CMakeLists.txt
 ROS2_PYTHON ?= ../shared/ros2-python
 ROS2CLI_SOURCE := $(if $(filter upstream,$(ROS2_PYTHON)),,$(if $(or $(wildcard $(ROS2_PYTHON)),$(filter-out file,$(origin ROS2_PYTHON))),$(ROS2_PYTHON)))
 
-.PHONY: env ros2cli demo test test-ros test-jazzy clean
+.PHONY: env ros2cli demo test test-ros test-jazzy test-kilted clean
 
 env: $(VENV)/.package-installed
 
@@ -88,9 +88,13 @@ test-ros: env
 	@$(MAKE) --no-print-directory ros2cli || echo "make test-ros: no ros2 command line (above: why); the ros2 tests will skip"
 	$(PY) -m pytest $(ROS_TESTS) $(PYTEST_ARGS)
 
-# Jazzy, the long-term release, in .venv-jazzy (README, Install routes).
+# The default distribution by name, and Kilted (short-term, support ends 2026-12) in .venv-kilted
+# (README, Install routes).
 test-jazzy:
 	$(MAKE) test ROS_DISTRO=jazzy
+
+test-kilted:
+	$(MAKE) test ROS_DISTRO=kilted
 
 clean:
 	rm -rf build $(VENV) *.egg-info

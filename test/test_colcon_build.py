@@ -1,7 +1,7 @@
 """The colcon route: `colcon build` of this package as a ROS 2 workspace runs it, then the install tree
 as a user meets it after `source install/local_setup.sh`.
 
-The underlay is this venv's ROS 2 kilted wheels (a normal ament prefix: AMENT_PREFIX_PATH and
+The underlay is this venv's ROS 2 wheels (Jazzy or Kilted) (a normal ament prefix: AMENT_PREFIX_PATH and
 CMAKE_PREFIX_PATH point at it) instead of /opt/ros/<distro>. Checked: the build (interfaces, Python
 package, node executables, share files), that our vljepa_ros/__init__.py wins over rosidl's empty one,
 that the interfaces import and (de)serialize from the install tree, and that the installed

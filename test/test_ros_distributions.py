@@ -1,6 +1,6 @@
 """The package on each ROS 2 distribution the pip route installs (Kilted: rclpy 9, Jazzy: rclpy 7).
 
-`make test` runs this on Kilted, `make test-jazzy` on Jazzy (.ci/run runs both): the branch of each
+`make test` runs this on Jazzy, `make test-kilted` on Kilted (.ci/run runs both): the branch of each
 difference that the running rclpy takes is exercised over the real middleware, the other one with the
 dicts the other rclpy delivers. Bags: what `ros2 bag` of Humble, Jazzy and Kilted needs in their
 metadata (test/bag_metadata_rules.py), their type hashes against the running distribution's, and
