@@ -71,12 +71,22 @@ class StopSignals:
     def _handle(self, signum: int, frame) -> None:
         self.received.append(signal.Signals(signum).name)
         if len(self.received) == 1:
-            # Later signals (Ctrl-C's SIGINT plus launch's forwarded one) arrive during the shutdown.
-            # SIG_IGN rather than this handler: CPython resets Python-level handlers to the default at
-            # interpreter exit, where a second SIGINT would then kill the process with -2.
-            for other in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(other, signal.SIG_IGN)
             raise StopRequested(self.received[0])
+        # Later signals (Ctrl-C's SIGINT plus launch's forwarded one, or a SIGTERM after a SIGINT) arrive during
+        # the shutdown and are noted, nothing more. Not SIG_IGN here: a signal that reached the C handler just
+        # before the switch makes CPython raise "OSError: Signal N ignored due to race condition" in the
+        # middle of the shutdown (seen: SIGINT then SIGTERM on the bring-up). ignore_further() switches to
+        # SIG_IGN once no shutdown step is left to interrupt.
+
+    @staticmethod
+    def ignore_further() -> None:
+        """SIG_IGN for both signals, for the last steps before the process ends (a Python handler may not run
+        any more there). A signal caught in the switch is one more late signal: ignored, as intended."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(signum, signal.SIG_IGN)
+            except OSError:  # CPython's "ignored due to race condition", raised after the switch is made
+                pass
 
 
 def init_ros(args: list[str] | None = None) -> StopSignals:
@@ -205,6 +215,7 @@ def exit_without_teardown(code: int) -> None:
     """End the process now that the nodes are down and rclpy is shut down. The interpreter's own
     teardown of torch, transformers and the DDS libraries takes 1-1.5 s on 2 cores (measured after
     a 7 ms node shutdown), which would break the promise to stop within 2 s of a signal."""
+    StopSignals.ignore_further()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
