@@ -60,6 +60,25 @@ def test_the_period_estimate_is_not_fooled_by_the_loss_it_estimates():
     assert paused.pauses == 9
 
 
+def test_a_steady_camera_is_re_estimated_rarely_and_a_rate_change_is_followed(monkeypatch):
+    import vljepa_ros.stream.stream_gaps as stream_gaps
+    calls = []
+    real_estimate = stream_gaps.estimate_period_ns
+    monkeypatch.setattr(stream_gaps, "estimate_period_ns", lambda deltas: calls.append(1) or real_estimate(deltas))
+    estimator = FrameGapEstimator()
+    stamp = 0
+    for _ in range(1000):  # 30 Hz, nothing lost: the estimate holds, so it is taken at most every 32 frames
+        stamp += 33_333_333
+        assert estimator.observe(stamp) == 0
+    assert len(calls) <= 1000 / stream_gaps.REESTIMATE_EVERY_STABLE + 8
+    assert estimator.period_ns == pytest.approx(33_333_333, rel=0.01)
+    for _ in range(200):  # the camera speeds up to 60 Hz: no frame is lost, and the estimate follows
+        stamp += 16_666_667
+        assert estimator.observe(stamp) == 0
+    assert estimator.period_ns == pytest.approx(16_666_667, rel=0.01)
+    assert estimator.lost == 0
+
+
 def test_a_pause_is_reported_as_one_and_a_long_loss_the_middleware_saw_is_counted():
     estimator = FrameGapEstimator()
     stamps = [index * 100_000_000 for index in range(6)] + [1_600_000_000 + index * 100_000_000 for index in range(6)]

@@ -17,7 +17,9 @@ import numpy as np
 PERIOD_WINDOW = 128  # recent deltas the estimate is taken over
 MULTIPLE_TOLERANCE = 0.15  # a delta within this many periods of k periods is a multiple
 EXPLAINED_FRACTION = 0.9  # of the deltas that must be multiples of the period
-REESTIMATE_EVERY = 4  # new deltas between estimates (each costs ~0.1-3 ms)
+REESTIMATE_EVERY = 4  # new deltas between estimates while the estimate moves (each costs ~0.1-3 ms) ...
+REESTIMATE_EVERY_STABLE = 32  # ... doubling up to this while it holds: every 4 frames it took a fifth of a
+# node's Python time at 30 Hz (py-spy), and a steady camera's period does not change
 MIN_DELTAS = 4  # deltas seen before the first estimate; they are counted once it exists
 MAX_GAP_S = 1.0  # a longer silence may be a pause of the stream, not lost frames (see FrameGapEstimator)
 PAUSE_PERIODS = 10  # ... and so may a silence of more than this many periods (slow cameras)
@@ -50,7 +52,6 @@ class FrameGapEstimator:
         self.last_pause_ns = 0  # the pause the latest observe() decided on (0: none)
         self.jumps = 0
         self.not_newer = 0
-        self._period_cache: tuple[int, float | None] = (-1, None)
         self._appended = 0
         self.reset()
 
@@ -58,6 +59,9 @@ class FrameGapEstimator:
         self._deltas: deque[int] = deque(maxlen=self.window)
         self._pending: list[int] = []  # deltas not counted yet (no estimate yet)
         self._open_gap: tuple[int, int, int | None] | None = None  # (delta, k - 1, middleware count before it)
+        self._period_estimate: float | None = None
+        self._next_estimate_at = 0  # self._appended at which the estimate is taken again
+        self._estimate_interval = REESTIMATE_EVERY
         self._last_ns: int | None = None
         self._last_arrival_ns: int | None = None
         self._middleware_mark: int | None = None
@@ -78,10 +82,12 @@ class FrameGapEstimator:
             return float(self.expected_period_ns)
         if len(self._deltas) < self.min_deltas:
             return None
-        epoch = min(self._appended, self.min_deltas + self._appended // REESTIMATE_EVERY)  # new every few deltas
-        if self._period_cache[0] != epoch or self._period_cache[1] is None:
-            self._period_cache = (epoch, estimate_period_ns(list(self._deltas)))
-        return self._period_cache[1]
+        if self._period_estimate is None or self._appended >= self._next_estimate_at:
+            estimate, previous = estimate_period_ns(list(self._deltas)), self._period_estimate
+            held = previous is not None and abs(estimate - previous) <= 0.01 * previous
+            self._estimate_interval = min(2 * self._estimate_interval, REESTIMATE_EVERY_STABLE) if held else REESTIMATE_EVERY
+            self._period_estimate, self._next_estimate_at = estimate, self._appended + self._estimate_interval
+        return self._period_estimate
 
     def observe(self, stamp_ns: int, middleware_lost: int | None = None, arrival_ns: int | None = None) -> int:
         stamp_ns = int(stamp_ns)
