@@ -531,3 +531,18 @@ def test_monitor_keeps_going_when_perception_is_killed_and_restarted(tiny_model_
     assert int(values["embeddings_received"]) >= 6
     assert int(values["embeddings_lost_in_transport"]) == 0  # a restart is a new stream, not a loss
     assert "new publisher (perception restarted?)" in output
+
+
+def test_a_serialized_frame_gives_its_stamp_unread_and_its_message_on_demand():
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import CompressedImage
+
+    from vljepa_ros.nodes.camera_losses import SerializedFrame, serialized_stamp_ns
+    for message in (Image(height=2, width=3, encoding="rgb8", step=9, data=bytes(range(18))),
+                    CompressedImage(format="jpeg", data=b"\xff\xd8 not decoded here")):
+        message.header.stamp = ns_to_stamp(1_765_000_123_456_789_012)
+        message.header.frame_id = "camera"
+        data = serialize_message(message)
+        assert serialized_stamp_ns(data) == 1_765_000_123_456_789_012
+        frame = SerializedFrame(type(message), serialized_stamp_ns(data), data)
+        assert frame.message() == message

@@ -8,8 +8,8 @@ query, and candidate action texts are ranked by cosine similarity to it.
 - Streaming: every `stream_period_s`, publishes `action_hypotheses` (vljepa_ros/ActionHypotheses)
   for the pair (t - horizon_s, t) at the newest frame t, over the candidate bank.
 - Subscribes `image_in` / `image_in/compressed` (sensor-data QoS) to keep the frame history.
-Image callbacks only store the message: a frame is decoded when a ranking looks it up, never on
-arrival. Streaming inference runs on a worker thread (the timer only wakes it), so it never
+Image callbacks only store the serialized message: a frame is deserialised and decoded when a ranking
+looks it up, never on arrival (at 640x480 30 Hz most frames are never looked at). Streaming inference runs on a worker thread (the timer only wakes it), so it never
 blocks image reception; the node's executor has two threads (EXECUTOR_THREADS) and the service its
 own callback group, so a `rank_actions` call never holds up the camera history either.
 
@@ -33,7 +33,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import ActionHypotheses
-from vljepa_ros.nodes.camera_losses import CameraLosses
+from vljepa_ros.nodes.camera_losses import CameraLosses, SerializedFrame
 from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
                                      LatencyStats, LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
@@ -104,8 +104,8 @@ class ActionInferenceNode(Node):
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
         self.load_model()
         images = MutuallyExclusiveCallbackGroup()
-        self.camera.subscribe(Image, "image_in", self._on_image, SENSOR_QOS, callback_group=images)
-        self.camera.subscribe(CompressedImage, "image_in/compressed", self._on_image, SENSOR_QOS, callback_group=images)
+        for kind, topic in ((Image, "image_in"), (CompressedImage, "image_in/compressed")):
+            self.camera.subscribe(kind, topic, self._on_image, SENSOR_QOS, serialized=True, callback_group=images)
         self.create_service(RankActions, "rank_actions", self._on_rank_actions,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._stream_worker: KeepLatestWorker[None] = KeepLatestWorker(
@@ -180,20 +180,19 @@ class ActionInferenceNode(Node):
         self.diagnostics.error(f"model not loaded: {error}")
 
     # -- inputs -------------------------------------------------------------------------------
-    def _on_image(self, message: Image | CompressedImage) -> None:
-        """Executor thread: keep the message; it is decoded only if a ranking looks it up."""
+    def _on_image(self, frame: SerializedFrame) -> None:
+        """Executor thread: keep the serialized frame; it is decoded only if a ranking looks it up."""
         self.images_received += 1
-        stamp_ns = stamp_to_ns(message.header.stamp)
         with self._history_lock:
-            jumped = self.history.add(stamp_ns, message)
+            jumped = self.history.add(frame.stamp_ns, frame)
         if jumped:
-            self.losses.count("history_resets_time_jump", 1, f"new stamp {stamp_ns / 1e9:.3f} s")
+            self.losses.count("history_resets_time_jump", 1, f"new stamp {frame.stamp_ns / 1e9:.3f} s")
 
     def _lookup(self, stamp_ns: int) -> tuple[int, np.ndarray]:
         with self._history_lock:
-            found_ns, message = self.history.nearest(stamp_ns, self.values["history_tolerance_s"])
+            found_ns, frame = self.history.nearest(stamp_ns, self.values["history_tolerance_s"])
         try:
-            return found_ns, image_msg_to_rgb(message)
+            return found_ns, image_msg_to_rgb(frame.message())
         except VLJepaError as error:
             self.losses.count("images_rejected", 1, str(error))
             raise

@@ -14,10 +14,13 @@ are on /diagnostics too, and each pause is logged (a pause lasts over a second: 
 """
 from __future__ import annotations
 
+import struct
 import time
+from dataclasses import dataclass
 
 from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 
 from vljepa_ros.nodes.common import LossCounters
 from vljepa_ros.stream.stream_gaps import MAX_GAP_S, FrameGapEstimator, SequenceGapCounter
@@ -26,6 +29,25 @@ TRANSPORT_REMEDY = ("raw images over ~500 kB need FASTDDS_DEFAULT_PROFILES_FILE=
                     "fastdds_large_images.xml (FASTRTPS_DEFAULT_PROFILES_FILE on Jazzy) in the camera's "
                     "environment; if the node falls behind, raise "
                     "image_queue_depth")
+
+
+def serialized_stamp_ns(data: bytes) -> int:
+    """header.stamp of a serialized Image/CompressedImage, read without deserialising: a 4-byte CDR
+    encapsulation header (byte 1: 1 little-endian, 0 big-endian), then Header's Time (int32 sec, uint32 nanosec)."""
+    sec, nanosec = struct.unpack_from("<iI" if data[1] == 1 else ">iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+@dataclass(frozen=True)
+class SerializedFrame:
+    """A camera frame as it came off the wire: a node that keeps frames it may never look at (the
+    action node's history) stores these and pays for deserialising only the ones it uses."""
+    kind: type  # Image or CompressedImage
+    stamp_ns: int
+    data: bytes
+
+    def message(self):
+        return deserialize_message(self.data, self.kind)
 
 
 class CameraLosses:
@@ -58,9 +80,10 @@ class CameraLosses:
         for estimator in self._estimators.values():
             estimator.max_backward_jump_ns = int(jump_s * 1e9)
 
-    def subscribe(self, kind: type, topic: str, callback, qos, **kwargs):
+    def subscribe(self, kind: type, topic: str, callback, qos, serialized: bool = False, **kwargs):
         """`node.create_subscription` of `callback(message)`, with every frame's losses counted first
-        (`observe`) and the message_lost event counted for `kind`."""
+        (`observe`) and the message_lost event counted for `kind`. `serialized`: the callback gets a
+        SerializedFrame instead, the message never deserialised."""
         # A new subscription (perception re-activated) starts the books over: what was published while
         # nothing was subscribed was not lost.
         self._estimators.setdefault(kind, self._make_estimator()).reset()
@@ -75,6 +98,13 @@ class CameraLosses:
             self.observe(message, info)
             callback(message)
 
+        def on_serialized(data: bytes, info) -> None:
+            frame = SerializedFrame(kind, serialized_stamp_ns(data), data)
+            self.observe_stamp(kind, frame.stamp_ns, info)
+            callback(frame)
+
+        if serialized:
+            on_message, kwargs = on_serialized, dict(kwargs, raw=True)
         try:
             return self._node.create_subscription(kind, topic, on_message, qos, **kwargs,
                                                   event_callbacks=SubscriptionEventCallbacks(message_lost=on_lost))
@@ -86,8 +116,11 @@ class CameraLosses:
 
     def observe(self, message, info=None) -> None:
         """Executor thread: count the frames missing before `message` (and log a pause of the stream)."""
-        kind = type(message)
-        stamp_ns = message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
+        self.observe_stamp(type(message), message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec,
+                           info)
+
+    def observe_stamp(self, kind: type, stamp_ns: int, info=None) -> None:
+        """`observe` of a frame of message type `kind` stamped `stamp_ns`."""
         estimator = self._estimators.setdefault(kind, self._make_estimator())
         sequences = self._sequence_gaps.setdefault(kind, SequenceGapCounter())
         sequence = (info or {}).get("publication_sequence_number")
