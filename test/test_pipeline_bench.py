@@ -43,16 +43,30 @@ def run_bench(arguments: list[str]) -> str:
 
 def test_pipeline_bench_reports_consistent_counts(tiny_model_dir, tmp_path):
     report_path = tmp_path / "pipeline.json"
-    output = run_bench(["--json", str(report_path), "--model", str(tiny_model_dir), "--topologies", "single_process",
-                        "--cameras", "demo_bag", "--backends", "torch", "--duration-s", "3", "--idle-s", "1"])
+    output = run_bench(["--json", str(report_path), "--model", str(tiny_model_dir), "--topologies",
+                        "single_process,multi_process", "--cameras", "demo_bag", "--backends", "torch",
+                        "--duration-s", "3", "--idle-s", "1"])
     report = json.loads(report_path.read_text())
     assert {"machine", "pipeline", "idle", "config"} <= set(report)
     assert report["machine"]["cpu_model"]
     assert "pipeline benchmark" in output  # the table
 
-    [row] = report["pipeline"]
+    # The bring-up as users run it: its default, one process per node, and --single-process.
+    processes = {"single_process": {"bringup"},
+                 "multi_process": {"perception_node", "monitor_node", "action_inference_node"}}
+    assert [row["topology"] for row in report["pipeline"]] == list(processes)
+    for row in report["pipeline"]:
+        check_row(row, report, processes[row["topology"]])
+    assert [(idle["topology"], idle["backend"], set(idle["cpu_percent"])) for idle in report["idle"]] == [
+        (topology, "torch", names) for topology, names in processes.items()]
+    config = report["config"]
+    assert config["duration_s"] == 3.0 and config["idle_s"] == 1.0
+    assert config["clip"]["frames_per_clip"] > 0 and config["engine_threads"]["torch"] >= 1
+
+
+def check_row(row: dict, report: dict, process_names: set[str]) -> None:
     assert ROW_KEYS <= set(row), ROW_KEYS - set(row)
-    assert (row["topology"], row["camera"], row["backend"]) == ("single_process", "demo_bag", "torch")
+    assert (row["camera"], row["backend"]) == ("demo_bag", "torch")
     assert row["rate_hz"] == pytest.approx(10.0, rel=0.05)  # the bag's rate
     assert row["frames_published"] == report["config"]["cameras"]["demo_bag"]["frames_per_stream"] > 0
     assert 0 <= row["frames_lost"] <= row["frames_published"]
@@ -69,15 +83,8 @@ def test_pipeline_bench_reports_consistent_counts(tiny_model_dir, tmp_path):
     if row["clips_published"]:
         assert 0 < row["latency_p50_ms"] <= row["latency_p95_ms"]
     for per_process in (row["cpu_percent"], row["rss_mb"], row["idle_cpu_percent"]):
-        assert set(per_process) == {"bringup"}  # one process holds the three nodes
+        assert set(per_process) == process_names
         assert all(value >= 0 for value in per_process.values())
-    assert row["rss_mb"]["bringup"] > 0
+    assert all(value > 0 for value in row["rss_mb"].values())
     assert set(row["targets"]) == TARGET_KEYS
     assert all(isinstance(met, bool) for met in row["targets"].values())
-
-    [idle] = report["idle"]
-    assert (idle["topology"], idle["backend"]) == ("single_process", "torch")
-    assert set(idle["cpu_percent"]) == {"bringup"}
-    config = report["config"]
-    assert config["duration_s"] == 3.0 and config["idle_s"] == 1.0
-    assert config["clip"]["frames_per_clip"] > 0 and config["engine_threads"]["torch"] >= 1

@@ -293,12 +293,20 @@ def config_with_model(tmp_path, tiny_model_dir) -> Path:
     return path
 
 
+BRINGUP_READY = {"perception_node": "active", "monitor_node": "running", "action_inference_node": "running"}
+SINGLE_PROCESS_SIGINT = StopScenario("single process SIGINT", (signal.SIGINT,))
+
+
+def bringup_args(config: Path, namespace: str) -> list[str]:
+    single = ["--single-process"] if namespace.startswith("/single") else []
+    return ["-m", "vljepa_ros.nodes.bringup", "--config", str(config), "--namespace", namespace.lstrip("/"), *single]
+
+
 def test_bringup_stops_cleanly_on_each_signal(config_with_model):
-    ready_messages = {"perception_node": "active", "monitor_node": "running", "action_inference_node": "running"}
-    scenarios = {scenario.name: scenario for scenario in WITH_SECOND_SIGNALS}
-    commands = {name: ["-m", "vljepa_ros.nodes.bringup", "--config", str(config_with_model),
-                       "--namespace", namespace_of(scenario).lstrip("/")]
-                for name, scenario in scenarios.items()}
+    """One process per node (the default), and all three in one process (--single-process)."""
+    ready_messages = BRINGUP_READY
+    scenarios = {scenario.name: scenario for scenario in (*WITH_SECOND_SIGNALS, SINGLE_PROCESS_SIGINT)}
+    commands = {name: bringup_args(config_with_model, namespace_of(scenario)) for name, scenario in scenarios.items()}
     with started_with_sigint_ignored(commands) as processes, ros_node("bringup_signal_driver") as (node, executor):
         diagnostics = DiagnosticsWatch(node)
         wait_until_ready(executor, processes, lambda name: all(
@@ -307,6 +315,30 @@ def test_bringup_stops_cleanly_on_each_signal(config_with_model):
         results = [stop_and_measure(processes[name], scenario, executor) for name, scenario in scenarios.items()]
     problems = report(results)
     assert not problems, f"the bring-up did not stop cleanly:\n{problems}"
+
+
+def test_a_node_that_dies_ends_the_bringup_and_a_killed_bringup_takes_its_nodes_along(config_with_model):
+    from vljepa_ros.commands.pipeline_harness import node_process_pids
+    commands = {name: bringup_args(config_with_model, f"/{name}") for name in ("node_dies", "bringup_killed")}
+    with started_with_sigint_ignored(commands) as processes, ros_node("bringup_exit_driver") as (node, executor):
+        diagnostics = DiagnosticsWatch(node)
+        wait_until_ready(executor, processes, lambda name: all(
+            diagnostics.says(f"/{name}/{node_name}", message) for node_name, message in BRINGUP_READY.items()))
+        nodes = {name: node_process_pids(process.pid) for name, process in processes.items()}
+        os.kill(nodes["node_dies"]["monitor_node"], signal.SIGKILL)
+        os.kill(processes["bringup_killed"].pid, signal.SIGKILL)
+        ended = wait_for_exit_spinning(processes["node_dies"], KILL_DEADLINE_S, executor)
+        deadline = time.monotonic() + KILL_DEADLINE_S  # the orphans get SIGTERM: they stop as on a signal
+        while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                  for pid in nodes["bringup_killed"].values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orphans = [name for name, pid in nodes["bringup_killed"].items() if Path(f"/proc/{pid}").exists()
+                   and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+        dying_output = processes["node_dies"].output()
+    assert set(nodes["node_dies"]) == set(BRINGUP_READY) == set(nodes["bringup_killed"])
+    assert ended and processes["node_dies"].returncode == 128 + signal.SIGKILL, dying_output
+    assert "monitor_node exited with code -9: stopping the other nodes" in dying_output
+    assert not orphans, f"still running after their bring-up was killed: {orphans}"
 
 
 def test_example_planner_stops_cleanly_on_each_signal():

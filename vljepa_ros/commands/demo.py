@@ -3,8 +3,8 @@
     vljepa-ros demo                     # the bag and model shipped with the package
     vljepa-ros demo --bag BAG --model DIR --rate 2
 
-The three nodes run in a separate process (the single-process bring-up, from a copy of the
-deployment YAML naming the model). This process replays the bag with its original timing, records
+The three nodes run as `vljepa-ros bringup` runs them, one process each (from a copy of the deployment
+YAML naming the model). This process replays the bag with its original timing, records
 the pipeline's outputs to an mcap bag, prints a timeline of decoded events and action hypotheses,
 and ends with a summary: frames in, embeddings out, decodes, decode reduction vs uniform 1 Hz
 decoding, frame->embedding latency, drops. Outputs: the bag, a timeline PNG, a summary JSON.

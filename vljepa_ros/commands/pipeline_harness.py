@@ -20,14 +20,11 @@ import numpy as np
 
 NAMESPACE = "vljepa"
 CAMERAS = ("demo_bag", "raw_640x480_30hz")
+# Both run `vljepa-ros bringup` as a user does: multi_process (its default) starts one process per node, as
+# launch/vljepa.launch.xml does, and reports each by its node's name; single_process (`--single-process`)
+# holds the three nodes in the one process reported as "bringup".
 TOPOLOGIES = ("single_process", "multi_process")
-# The process names the report uses: the bring-up holds all three nodes in one process.
-PROCESS_MODULES = {
-    "single_process": {"bringup": "vljepa_ros.nodes.bringup"},
-    "multi_process": {"perception_node": "vljepa_ros.nodes.perception",
-                      "monitor_node": "vljepa_ros.nodes.monitor",
-                      "action_inference_node": "vljepa_ros.nodes.action_inference"},
-}
+BRINGUP_MODULE = "vljepa_ros.nodes.bringup"
 # Fast DDS profile for raw images between processes (why: the file's comment, benchmarks/README.md).
 TRANSPORT_PROFILE = "config/fastdds_large_images.xml"
 STOP_TIMEOUT_S = 15.0  # SIGINT first (nodes shut down cleanly); the process group is killed after this
@@ -68,35 +65,55 @@ def source_revision() -> dict | None:
         return None
 
 
-def node_commands(topology: str, config: Path, camera_topic: str) -> dict[str, list[str]]:
-    """The command of each process: the bring-up, or the three nodes as launch/vljepa.launch.xml starts them."""
-    if topology == "single_process":
-        return {"bringup": [sys.executable, "-m", PROCESS_MODULES[topology]["bringup"], "--config", str(config),
-                            "--image-topic", camera_topic, "--namespace", NAMESPACE]}
-    ros_args = ["--ros-args", "-r", f"__ns:=/{NAMESPACE}", "--params-file", str(config),
-                "-r", f"image_in:={camera_topic}", "-r", f"image_in/compressed:={camera_topic}/compressed"]
-    return {name: [sys.executable, "-m", module, *ros_args] for name, module in PROCESS_MODULES[topology].items()}
+def bringup_command(topology: str, config: Path, camera_topic: str) -> list[str]:
+    return [sys.executable, "-m", BRINGUP_MODULE, "--config", str(config), "--image-topic", camera_topic,
+            "--namespace", NAMESPACE, *(["--single-process"] if topology == "single_process" else [])]
+
+
+def node_process_pids(bringup_pid: int) -> dict[str, int]:
+    """The bring-up's node processes (its children running a node module), by node name."""
+    from vljepa_ros.nodes.bringup import NODE_MODULES
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != bringup_pid:  # field 4: the parent's pid
+                continue
+            arguments = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):  # exited meanwhile
+            continue
+        found.update({name: int(stat.parent.name) for name, module in NODE_MODULES.items()
+                      if module.encode() in arguments})
+    return found
 
 
 class NodeProcesses:
-    """The node processes of one topology. Each runs in its own session (process group), so stop()
-    reaches anything it started too; use it in try/finally, stop() is safe to call at any point."""
+    """The bring-up of one topology, in its own session (process group), so stop() reaches its node
+    processes too; use it in try/finally, stop() is safe to call at any point."""
 
     def __init__(self) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
+        self.topology = ""
+        self._node_pids: dict[str, int] = {}
 
     def start(self, topology: str, config: Path, camera_topic: str, log_dir: Path, env: dict[str, str]) -> None:
-        for name, command in node_commands(topology, config, camera_topic).items():
-            log_path = log_dir / f"{config.stem}-{topology}-{name}.log"
-            with open(log_path, "w") as log:  # the child keeps its own handle
-                self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                                        start_new_session=True)
-            self.logs[name] = log_path
+        self.topology = topology
+        log_path = log_dir / f"{config.stem}-{topology}.log"
+        with open(log_path, "w") as log:  # the child keeps its own handle
+            self.processes["bringup"] = subprocess.Popen(bringup_command(topology, config, camera_topic), stdout=log,
+                                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.logs["bringup"] = log_path
 
     @property
     def pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self.processes.items()}
+        """The processes that hold the nodes, by the name the report gives them (read once they run)."""
+        bringup = self.processes["bringup"].pid
+        if self.topology == "single_process":
+            return {"bringup": bringup}
+        from vljepa_ros.nodes.bringup import NODE_MODULES
+        if len(self._node_pids) < len(NODE_MODULES):
+            self._node_pids = node_process_pids(bringup)
+        return dict(self._node_pids)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
