@@ -36,6 +36,7 @@ def test_a_finer_resolution_gets_closer_with_more_probes():
     coarse_found = search_rate(coarse, 5.0, 120.0, resolution=0.2)
     fine_found = search_rate(fine, 5.0, 120.0, resolution=0.01)
     assert len(fine.asked) > len(coarse.asked)
+    assert coarse_found.first_failing - coarse_found.limit <= 0.2 * coarse_found.limit
     assert fine_found.first_failing - fine_found.limit <= 0.47
     assert 46.5 <= fine_found.limit <= 47.0 < fine_found.first_failing
 
@@ -137,3 +138,71 @@ def test_limit_options_refuse_a_search_that_cannot_run():
         with pytest.raises(ValueError):
             LimitOptions(**bad)
     assert LimitOptions().report()["sizes"][0] == "320x240"
+
+
+def check_search(search: dict, value_of, probe_s: float) -> tuple[list, list]:
+    """Each verdict agrees with its probe's own numbers; returns the passing and the failing values."""
+    for probe in search["probes"]:
+        bound = round(2 * probe["engine_p95_ms"] + 10, 2) if probe["engine_p95_ms"] is not None else None
+        assert probe["latency_bound_ms"] == bound
+        within = probe["latency_p95_ms"] is not None and bound is not None and probe["latency_p95_ms"] <= bound
+        assert probe["passed"] == (probe["frames_lost"] == 0 and probe["clips_dropped"] == 0 and within), probe
+        assert probe["passed"] == (probe["failed_because"] == [])
+        assert probe["frames_published"] == max(1, round(probe["rate_hz"] * probe_s))  # every frame went out
+        assert probe["frames_lost"] == probe["frames_published"] - probe["frames_received"]
+        if probe["clips_published"]:
+            assert 0 < probe["latency_p50_ms"] <= probe["latency_p95_ms"]
+    values = [value_of(probe) for probe in search["probes"]]
+    assert len(set(values)) == len(values)  # nothing probed twice
+    passing = [value_of(probe) for probe in search["probes"] if probe["passed"]]
+    failing = [value_of(probe) for probe in search["probes"] if not probe["passed"]]
+    return passing, failing
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_the_bench_reports_limits_that_agree_with_their_probes(tiny_model_dir, tmp_path):
+    """The whole --find-limits path on the running bring-up, probes of 2 s: the report's structure, each
+    verdict against its own numbers, each limit against the probes (the values found are the machine's)."""
+    import json
+
+    pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run through `make test`")
+    from test_pipeline_bench import run_bench
+
+    report_path = tmp_path / "pipeline.json"
+    output = run_bench(["--json", str(report_path), "--model", str(tiny_model_dir), "--topologies", "single_process",
+                        "--cameras", "demo_bag", "--backends", "torch", "--duration-s", "1", "--idle-s", "1",
+                        "--find-limits", "--limit-probe-s", "2", "--limit-min-hz", "10", "--limit-max-hz", "20",
+                        "--limit-resolution", "0.5", "--limit-sizes", "640x480,320x240", "--limit-size-rate-hz", "10"])
+    report = json.loads(report_path.read_text())
+    assert "limits (probes of 2 s" in output  # the table beside the fixed-rate rows
+    assert len(report["pipeline"]) == 1  # the fixed-rate row is still there
+    options = report["config"]["limits"]
+    assert (options["probe_s"], options["min_rate_hz"], options["max_rate_hz"], options["resolution"]) == \
+        (2.0, 10.0, 20.0, 0.5)
+    assert options["sizes"] == ["320x240", "640x480"] and options["size_rate_hz"] == 10.0
+    [limits] = report["limits"]
+    assert (limits["topology"], limits["backend"]) == ("single_process", "torch")
+
+    rate = limits["rate"]
+    assert (rate["width"], rate["height"]) == (640, 480)
+    passing, failing = check_search(rate, lambda probe: probe["rate_hz"], 2.0)
+    assert rate["probes"][0]["rate_hz"] == 10.0 and all(10.0 <= value <= 20.0 for value in passing + failing)
+    assert rate["limit_hz"] == (max(passing) if passing else None)  # the highest passing probe
+    assert rate["first_failing_hz"] == (min(failing) if failing else None)
+    if not passing:
+        assert rate["stopped"] == "lowest_failed" and len(rate["probes"]) == 1
+    elif not failing:
+        assert rate["stopped"] == "highest_passed" and rate["limit_hz"] == 20.0
+    else:
+        assert rate["stopped"] == "resolved" and all(value > rate["limit_hz"] for value in failing)
+        assert rate["first_failing_hz"] - rate["limit_hz"] <= 0.5 * rate["limit_hz"]
+    assert len({probe["engine_p95_ms"] for probe in rate["probes"]}) == 1  # one engine timing at 640x480
+
+    size = limits["size"]
+    assert size["rate_hz"] == 10.0 and all(probe["rate_hz"] == 10.0 for probe in size["probes"])
+    passing, failing = check_search(size, lambda probe: f"{probe['width']}x{probe['height']}", 2.0)
+    assert size["probes"][0]["width"] == 320  # the smallest first
+    assert size["limit"] == (passing[-1] if passing else None)
+    assert size["first_failing"] == (failing[0] if failing else None)
+    assert size["stopped"] == ("lowest_failed" if not passing else "highest_passed" if not failing else "resolved")
