@@ -2,7 +2,8 @@
 
 With --pipeline: the three nodes end to end instead (single process and three processes, the demo bag and
 a 640x480 30 Hz raw camera): frame->embedding latency, drops, lost frames, CPU and memory per process,
-next to the bare engine on the same clips (vljepa_ros/commands/pipeline_bench.py)."""
+next to the bare engine on the same clips (vljepa_ros/commands/pipeline_bench.py); with --find-limits also
+the highest camera rate and the largest raw frame each topology keeps up with (pipeline_limits.py)."""
 from __future__ import annotations
 
 import argparse
