@@ -58,7 +58,7 @@ def print_limits(report: dict, console) -> None:
     for limits in report["limits"]:
         rate, size = limits["rate"], limits["size"]
         table.add_row(limits["topology"], limits["backend"],
-                      limit_text(rate["limit_hz"], rate["stopped"], f"{options['min_rate_hz']:g}"),
+                      limit_text(rate["limit_hz"], rate["stopped"], f"{options['min_rate_hz']:g} Hz"),
                       failure_text(rate, rate["first_failing_hz"], lambda probe: probe["rate_hz"]),
                       limit_text(size["limit"], size["stopped"], options["sizes"][0]),
                       failure_text(size, size["first_failing"], lambda probe: f"{probe['width']}x{probe['height']}"),
@@ -68,8 +68,8 @@ def print_limits(report: dict, console) -> None:
 
 def limit_text(limit, stopped: str, lowest: str) -> str:
     if stopped == "lowest_failed":
-        return f"none (< {lowest})"
-    return f"{limit} (the highest probed)" if stopped == "highest_passed" else f"{limit}"
+        return f"none ({lowest} fails)"
+    return f"≥ {limit} (the maximum tried)" if stopped == "highest_passed" else f"{limit}"
 
 
 def failure_text(search: dict, first_failing, value_of) -> str:
