@@ -10,7 +10,8 @@ Per row: frame publish -> embedding received latency (each embedding's clip_end 
 frame's stamp), clips expected / published / dropped, frames lost in transport (published minus what
 the perception node counted), CPU and RSS of each node process, and the bare engine's latency on the
 same clips (timed in this process before any node runs, made by the nodes' own create_engine_from
-from the same parameters, so with the same `inference_threads`).
+from the same parameters, so with the same `inference_threads`; pipeline_engine.py). With --find-limits,
+the same processes then get the limit search's probes (pipeline_limits.py).
 """
 from __future__ import annotations
 
