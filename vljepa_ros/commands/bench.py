@@ -2,7 +2,8 @@
 
 With --pipeline: the three nodes end to end instead (single process and three processes, the demo bag and
 a 640x480 30 Hz raw camera): frame->embedding latency, drops, lost frames, CPU and memory per process,
-next to the bare engine on the same clips (vljepa_ros/commands/pipeline_bench.py)."""
+next to the bare engine on the same clips (vljepa_ros/commands/pipeline_bench.py); with --find-limits also
+the highest camera rate and the largest raw frame each topology keeps up with (pipeline_limits.py)."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,39 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--live-view", action="store_true",
                        help="play each camera twice on the same nodes, the monitor's live view off then on, "
                             "and report its cost side by side (CPU, CPU ms per rendered frame, render time)")
+    add_limit_arguments(parser)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    from vljepa_ros.commands.pipeline_limits import LIMIT_SIZES, LimitOptions, size_name
+    defaults = LimitOptions()
+    group = parser.add_argument_group("limit search (--pipeline --find-limits)")
+    group.add_argument("--find-limits", action="store_true",
+                       help="after the fixed-rate rows, on the same nodes: search the highest 640x480 rgb8 camera "
+                            "rate and the largest raw frame at which no frame is lost, no clip dropped and the e2e "
+                            "p95 <= 2 x engine p95 + 10 ms (as ros2_benchmark searches a graph's peak rate)")
+    group.add_argument("--limit-probe-s", type=float, default=defaults.probe_s, help="seconds of camera per probe")
+    group.add_argument("--limit-min-hz", type=float, default=defaults.min_rate_hz,
+                       help="the rate search's first probe (fails: no limit)")
+    group.add_argument("--limit-max-hz", type=float, default=defaults.max_rate_hz, help="the highest rate probed")
+    group.add_argument("--limit-resolution", type=float, default=defaults.resolution,
+                       help="the bisection stops when first failing - last passing rate <= this x last passing")
+    group.add_argument("--limit-sizes", default=",".join(size_name(size) for size in LIMIT_SIZES),
+                       help="frame sizes (WIDTHxHEIGHT, comma-separated) the size search chooses from")
+    group.add_argument("--limit-size-rate-hz", type=float, default=defaults.size_rate_hz,
+                       help="the camera rate of the size search")
+
+
+def limit_options(args: argparse.Namespace):
+    from vljepa_ros.commands.pipeline_limits import LimitOptions, parse_sizes
+    if not args.find_limits:
+        return None
+    try:
+        return LimitOptions(probe_s=args.limit_probe_s, min_rate_hz=args.limit_min_hz, max_rate_hz=args.limit_max_hz,
+                            resolution=args.limit_resolution, size_rate_hz=args.limit_size_rate_hz,
+                            sizes=parse_sizes(args.limit_sizes))
+    except ValueError as error:
+        raise SystemExit(f"vljepa-ros bench --pipeline --find-limits: {error}") from None
 
 
 def parse_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -77,7 +111,7 @@ def pipeline_options(args: argparse.Namespace):
         backends=parse_list(args.backends or "torch,onnxruntime", BACKENDS, "--backends"),
         topologies=parse_list(args.topologies, TOPOLOGIES, "--topologies"),
         cameras=parse_list(args.cameras, CAMERAS, "--cameras"), duration_s=args.duration_s, idle_s=args.idle_s,
-        transport_profile=transport_profile, live_view=args.live_view)
+        transport_profile=transport_profile, live_view=args.live_view, limits=limit_options(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ Per row: frame publish -> embedding received latency (each embedding's clip_end 
 frame's stamp), clips expected / published / dropped, frames lost in transport (published minus what
 the perception node counted), CPU and RSS of each node process, and the bare engine's latency on the
 same clips (timed in this process before any node runs, made by the nodes' own create_engine_from
-from the same parameters, so with the same `inference_threads`).
+from the same parameters, so with the same `inference_threads`; pipeline_engine.py). With --find-limits,
+the same processes then get the limit search's probes (pipeline_limits.py).
 """
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
+from vljepa_ros.commands.pipeline_engine import ClipSettings, count_clips, percentile, time_engines
 from vljepa_ros.commands.pipeline_harness import (CAMERAS, NAMESPACE, TOPOLOGIES, CameraInput, CpuWindow,
                                                   NodeProcesses, RawCameraPublisher, StealMeter, child_environment,
                                                   demo_bag_path, prepare_cameras, rss_mb, source_revision)
+from vljepa_ros.commands.pipeline_limits import LimitOptions, find_limits, prepare_limit_cameras
 from vljepa_ros.commands.pipeline_live_view import LiveViewSwitch, live_view_costs, live_view_states
-from vljepa_ros.commands.pipeline_tables import print_live_view_costs, print_table
+from vljepa_ros.commands.pipeline_tables import print_limits, print_live_view_costs, print_table
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
 from vljepa_ros.stream.clips import CAPTION_QUERY
 
@@ -38,8 +40,6 @@ READY_STATES = {"perception_node": "active", "monitor_node": "running", "action_
 READY_DEADLINE_S = 240.0  # three processes import torch and load their models on 2 shared cores
 SETTLE_DEADLINE_S = 30.0
 DRAIN_QUIET_S = 2.0  # the stream is over when no embedding arrived for this long (or 3x the engine p95)
-ENGINE_WARMUP_CALLS = 10  # per backend and camera: torch's first calls are slow
-ENGINE_ROUNDS = 3  # passes over each camera's clips
 IDLE_TARGET_PERCENT = 2.0
 
 
@@ -55,18 +55,7 @@ class BenchOptions:
     idle_s: float = 20.0
     transport_profile: Path | None = None  # FASTDDS_DEFAULT_PROFILES_FILE of every process; None: Fast DDS defaults
     live_view: bool = False  # also play each camera with the monitor's live view on (pipeline_live_view.py)
-
-
-@dataclass(frozen=True)
-class ClipSettings:
-    frames_per_clip: int
-    stride_frames: int
-    sample_period_s: float
-    query: str
-
-    def assembler(self):
-        from vljepa_ros.stream.clip_assembler import ClipAssembler
-        return ClipAssembler(self.frames_per_clip, self.stride_frames, self.sample_period_s)
+    limits: LimitOptions | None = None  # --find-limits: also search each topology's limit (pipeline_limits.py)
 
 
 @dataclass
@@ -104,68 +93,6 @@ def clip_settings(config: Path, model_dir: Path) -> ClipSettings:
     return ClipSettings(frames_per_clip, int(values.get("stride_frames", DEFAULT_STRIDE_FRAMES)),
                         float(values.get("sample_period_s", DEFAULT_SAMPLE_PERIOD_S)),
                         str(values.get("query", CAPTION_QUERY)))
-
-
-def count_clips(stamps_ns: list[int], settings: ClipSettings) -> int:
-    """Clips the perception node's assembler cuts from these frames (the pixels do not matter)."""
-    assembler, pixel = settings.assembler(), np.zeros((1, 1, 3), np.uint8)
-    return sum(assembler.push(pixel, stamp) is not None for stamp in stamps_ns)
-
-
-def camera_clips(camera: CameraInput, settings: ClipSettings):
-    """The clips the node would cut from the camera's frames, one at a time (all of a 640x480 stream's
-    clips at once would take a gigabyte)."""
-    assembler = settings.assembler()
-    for frame, stamp in zip(camera.frames, camera.stamps_ns):
-        clip = assembler.push(frame, stamp)
-        if clip is not None:
-            yield clip
-
-
-def time_clips(engine, camera: CameraInput, settings: ClipSettings) -> list[float]:
-    timings_ms = []
-    for clip in camera_clips(camera, settings):
-        started = time.perf_counter()
-        engine.encode_clip(clip.frames, settings.query)
-        timings_ms.append((time.perf_counter() - started) * 1e3)
-    return timings_ms
-
-
-def time_engines(model_dir: Path, backends: tuple[str, ...], cameras: dict[str, CameraInput],
-                 settings: ClipSettings, node_values: dict) -> tuple[dict, dict]:
-    """Engine latency per (backend, camera) and the thread counts the engines ran with. Passes are
-    interleaved (like `vljepa-ros bench --rounds`), so a burst of load elsewhere on a shared machine
-    spreads over every configuration instead of ruining one. Also leaves the ONNX export in the
-    cache, so the nodes do not export it while being timed."""
-    import torch
-
-    from vljepa_ros.nodes.common import create_engine_from
-    # As the nodes make theirs: the same function over the same parameters (threads included).
-    engines = {backend: create_engine_from({"device": "cpu", **node_values, "model_dir": str(model_dir),
-                                            "backend": backend})
-               for backend in backends}
-    threads = {backend: getattr(engine, "threads", None) or torch.get_num_threads()
-               for backend, engine in engines.items()}
-    for engine in engines.values():
-        for camera in cameras.values():
-            first_clip = next(camera_clips(camera, settings), None)
-            for _ in range(ENGINE_WARMUP_CALLS if first_clip is not None else 0):
-                engine.encode_clip(first_clip.frames, settings.query)
-    timings = {(backend, name): [] for backend in engines for name in cameras}
-    steal = {key: [] for key in timings}
-    for _ in range(ENGINE_ROUNDS):
-        for (backend, name), values in timings.items():
-            meter = StealMeter()
-            values += time_clips(engines[backend], cameras[name], settings)
-            steal[(backend, name)].append(meter.percent())
-    return {key: {"engine_p50_ms": percentile(values, 50), "engine_p95_ms": percentile(values, 95),
-                  "engine_clips_timed": len(values),
-                  "engine_machine_steal_percent": round(float(np.mean(steal[key])), 1)}
-            for key, values in timings.items()}, threads
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,8 +302,10 @@ def build_row(topology: str, backend: str, camera: CameraInput, measured: dict, 
 
 
 def run_session(topology: str, backend: str, options: BenchOptions, config: Path, cameras: dict[str, CameraInput],
-                engine_stats: dict, settings: ClipSettings, work_dir: Path, env: dict[str, str]) -> tuple[list, dict]:
-    """Start the nodes of one topology with one backend, measure them idle, then under each camera."""
+                engine_stats: dict, settings: ClipSettings, work_dir: Path, env: dict[str, str],
+                limit_cameras: dict[str, CameraInput], say) -> tuple[list, dict, dict | None]:
+    """Start the nodes of one topology with one backend, measure them idle, then under each camera, then
+    (--find-limits) search their limit on the same processes."""
     node_config = write_bench_config(config, backend, options.model_dir, work_dir)
     probe = BenchProbe(demo_bag_path() if "demo_bag" in cameras else None)
     processes = NodeProcesses()
@@ -384,22 +313,32 @@ def run_session(topology: str, backend: str, options: BenchOptions, config: Path
         processes.start(topology, node_config, CAMERA_TOPIC, work_dir, env)
         probe.wait_until_ready(processes)
         idle = measure_idle(probe, processes, options.idle_s)
-        rows, switch = [], LiveViewSwitch(probe.node) if options.live_view else None
-        for name, camera in cameras.items():
-            engine = engine_stats[(backend, name)]
+
+        def play(camera: CameraInput) -> dict:
+            engine = engine_stats[(backend, camera.name)]  # timed on this camera's frames
             quiet_s = max(DRAIN_QUIET_S, 3e-3 * (engine["engine_p95_ms"] or 0.0))
+            measured = measure_stream(probe, processes, camera, quiet_s)
+            return build_row(topology, backend, camera, measured, engine, idle, settings)
+
+        rows, switch, limits = [], LiveViewSwitch(probe.node) if options.live_view else None, None
+        for camera in cameras.values():
             for live_view in live_view_states(options.live_view):
                 if switch is not None:
                     switch.switch(probe, processes, live_view)
                     before = switch.counters(probe)
-                measured = measure_stream(probe, processes, camera, quiet_s)
-                rows.append(build_row(topology, backend, camera, measured, engine, idle, settings))
+                rows.append(play(camera))
                 if switch is not None:
                     rows[-1].update(switch.row_values(live_view, before, switch.counters(probe)))
+        if options.limits is not None:
+            if switch is not None:
+                switch.switch(probe, processes, False)  # the limits as deployed: live view off
+            say(f"{topology} / {backend}: searching the limits ...")
+            limits = {"topology": topology, "backend": backend,
+                      **find_limits(play, limit_cameras, options.limits, say)}
     finally:
         processes.stop()
         probe.close()
-    return rows, {"topology": topology, "backend": backend, "idle_s": options.idle_s, **idle}
+    return rows, {"topology": topology, "backend": backend, "idle_s": options.idle_s, **idle}, limits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,25 +362,29 @@ def run_pipeline_benchmark(options: BenchOptions, console=None) -> dict:
     settings = clip_settings(config, model_dir)
     say(f"preparing cameras {', '.join(options.cameras)} ({options.duration_s:g} s each) ...")
     cameras = prepare_cameras(options.cameras, options.duration_s)
+    limit_cameras = prepare_limit_cameras(options.limits) if options.limits else {}  # timed here, played later
     say(f"timing the bare engine ({', '.join(options.backends)}) on the same clips ...")
-    engine_stats, engine_threads = time_engines(model_dir, options.backends, cameras, settings,
+    engine_stats, engine_threads = time_engines(model_dir, options.backends, {**cameras, **limit_cameras}, settings,
                                                 perception_parameters(config))
     work_dir = Path(tempfile.mkdtemp(prefix="vljepa_pipeline_bench_"))
-    rows, idle = [], []
+    rows, idle, limits = [], [], []
     try:
         for topology in options.topologies:
             for backend in options.backends:
                 say(f"{topology} / {backend}: starting the nodes (logs in {work_dir}) ...")
-                session_rows, session_idle = run_session(topology, backend, options, config, cameras, engine_stats,
-                                                         settings, work_dir, env)
+                session_rows, session_idle, session_limits = run_session(
+                    topology, backend, options, config, cameras, engine_stats, settings, work_dir, env, limit_cameras,
+                    say)
                 rows += session_rows
                 idle.append(session_idle)
+                limits += [session_limits] if session_limits else []
     except BaseException:
         say(f"[red]failed[/]; node logs kept in {work_dir}")
         raise
     shutil.rmtree(work_dir, ignore_errors=True)
     live_view = live_view_costs(rows, options.duration_s) if options.live_view else None
-    return {"machine": machine, "pipeline": rows, "idle": idle, "live_view": live_view, "config": {
+    return {"machine": machine, "pipeline": rows, "idle": idle, "live_view": live_view,
+            "limits": limits if options.limits else None, "config": {
         "deployment_config": str(config), "model_dir": str(model_dir), "model_id": load_assets(model_dir).model_id,
         "backends": list(options.backends), "topologies": list(options.topologies),
         "cameras": {name: {"rate_hz": camera.rate_hz, "frames_per_stream": camera.frame_count}
@@ -452,6 +395,7 @@ def run_pipeline_benchmark(options: BenchOptions, console=None) -> dict:
         "image_queue_depth": perception_parameters(config).get("image_queue_depth"),
         "camera_topic": CAMERA_TOPIC, "camera_qos": "sensor data: best effort, keep last 5",
         "transport_profile": str(options.transport_profile) if options.transport_profile else None,
+        "limits": options.limits.report() if options.limits else None,
         "engine_threads": engine_threads, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "latency": "frame publish (raw camera: just before publish; bag: just after) -> embedding callback here",
         "cpu_percent": "100 = one core busy, over the publishing window; idle: over --idle-s with no input",
@@ -483,5 +427,7 @@ def run_and_report(options: BenchOptions) -> int:
     print_table(report, console)
     if report["live_view"]:
         print_live_view_costs(report, console)
+    if report["limits"]:
+        print_limits(report, console)
     console.print(f"wrote {options.json_path}")
     return 0

@@ -31,7 +31,8 @@ STOP_TIMEOUT_S = 15.0  # SIGINT first (nodes shut down cleanly); the process gro
 RAW_CAMERA_WIDTH, RAW_CAMERA_HEIGHT, RAW_CAMERA_RATE_HZ = 640, 480, 30.0
 RAW_CAMERA_SEED = 1_000_321  # a held-out tabletop world seed
 RAW_CAMERA_RENDER_SIZE = 160  # rendered square, then resized to 640x480 like a camera's full frame
-RAW_CAMERA_DISTINCT_FRAMES = 300  # 10 s at 30 Hz held in memory (277 MB); longer streams cycle them
+RAW_CAMERA_DISTINCT_FRAMES = 300  # 10 s at 30 Hz held in memory (277 MB at 640x480); longer streams cycle them
+RAW_CAMERA_MEMORY_BYTES = RAW_CAMERA_DISTINCT_FRAMES * RAW_CAMERA_WIDTH * RAW_CAMERA_HEIGHT * 3  # per camera
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
@@ -226,45 +227,53 @@ def prepare_cameras(names: tuple[str, ...], duration_s: float) -> dict[str, Came
         rate_hz = (len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9) if len(stamps) > 1 else 0.0
         cameras["demo_bag"] = CameraInput("demo_bag", round(rate_hz, 2), len(frames), frames, stamps)
     if "raw_640x480_30hz" in names:
-        count = max(1, int(round(duration_s * RAW_CAMERA_RATE_HZ)))
-        messages = raw_camera_messages(count)
-        frames = [raw_message_pixels(messages[i % len(messages)]) for i in range(count)]  # views, no copies
-        stamps = [int(i * 1e9 / RAW_CAMERA_RATE_HZ) for i in range(count)]
-        cameras["raw_640x480_30hz"] = CameraInput("raw_640x480_30hz", RAW_CAMERA_RATE_HZ, count, frames, stamps,
-                                                  messages)
+        cameras["raw_640x480_30hz"] = raw_camera("raw_640x480_30hz", RAW_CAMERA_WIDTH, RAW_CAMERA_HEIGHT,
+                                                 RAW_CAMERA_RATE_HZ, duration_s)
     return cameras
 
 
-def raw_camera_messages(frame_count: int) -> list[bytes]:
-    """Serialized 640x480 rgb8 sensor_msgs/Image messages of tabletop episodes (at most
-    RAW_CAMERA_DISTINCT_FRAMES distinct ones; the publisher cycles them and restamps each)."""
+def raw_camera(name: str, width: int, height: int, rate_hz: float, duration_s: float,
+               memory_bytes: int = RAW_CAMERA_MEMORY_BYTES) -> CameraInput:
+    """A generated width x height rgb8 camera at `rate_hz` for `duration_s`, its distinct frames held
+    in at most `memory_bytes` (cycled: the larger the frame, the fewer distinct ones)."""
+    count = max(1, int(round(duration_s * rate_hz)))
+    messages = raw_camera_messages(count, width, height, memory_bytes)
+    frames = [raw_message_pixels(messages[i % len(messages)], width, height) for i in range(count)]  # views
+    stamps = [int(i * 1e9 / rate_hz) for i in range(count)]
+    return CameraInput(name, rate_hz, count, frames, stamps, messages)
+
+
+def raw_camera_messages(frame_count: int, width: int = RAW_CAMERA_WIDTH, height: int = RAW_CAMERA_HEIGHT,
+                        memory_bytes: int = RAW_CAMERA_MEMORY_BYTES) -> list[bytes]:
+    """Serialized width x height rgb8 sensor_msgs/Image messages of tabletop episodes (at most
+    RAW_CAMERA_DISTINCT_FRAMES distinct ones and `memory_bytes` of pixels, at least one; the publisher
+    cycles them and restamps each)."""
     import cv2
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
 
     from vljepa_ros.world.tabletop import generate_stream
 
-    wanted = min(frame_count, RAW_CAMERA_DISTINCT_FRAMES)
+    wanted = max(1, min(frame_count, RAW_CAMERA_DISTINCT_FRAMES, memory_bytes // (width * height * 3)))
     messages: list[bytes] = []
     episode = 0
     while len(messages) < wanted:
         stream = generate_stream(RAW_CAMERA_SEED, 1, fps=RAW_CAMERA_RATE_HZ, image_size=RAW_CAMERA_RENDER_SIZE,
                                  first_episode=episode)
         for rgb in stream.frames[:wanted - len(messages)]:
-            full = cv2.resize(rgb, (RAW_CAMERA_WIDTH, RAW_CAMERA_HEIGHT), interpolation=cv2.INTER_LINEAR)
-            message = Image(height=RAW_CAMERA_HEIGHT, width=RAW_CAMERA_WIDTH, encoding="rgb8", is_bigendian=0,
-                            step=RAW_CAMERA_WIDTH * 3, data=full.tobytes())  # bytes: 100x faster than an array
+            full = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+            message = Image(height=height, width=width, encoding="rgb8", is_bigendian=0,
+                            step=width * 3, data=full.tobytes())  # bytes: 100x faster than an array
             message.header.frame_id = "camera"
             messages.append(serialize_message(message))
         episode += 1
     return messages
 
 
-def raw_message_pixels(raw: bytes) -> np.ndarray:
+def raw_message_pixels(raw: bytes, width: int = RAW_CAMERA_WIDTH, height: int = RAW_CAMERA_HEIGHT) -> np.ndarray:
     """The RGB frame inside a serialized raw camera message, without copying (data is the last field)."""
-    size = RAW_CAMERA_WIDTH * RAW_CAMERA_HEIGHT * 3
-    return np.frombuffer(raw, np.uint8, count=size, offset=len(raw) - size).reshape(
-        RAW_CAMERA_HEIGHT, RAW_CAMERA_WIDTH, 3)
+    size = width * height * 3
+    return np.frombuffer(raw, np.uint8, count=size, offset=len(raw) - size).reshape(height, width, 3)
 
 
 class RawCameraPublisher:

@@ -42,3 +42,37 @@ def print_live_view_costs(report: dict, console) -> None:
                       f"{cost['render_p50_ms']}", f"{cost['cpu_ms_per_frame']}",
                       "/".join(str(value) for value in cost["latency_p50_ms_off_on"]))
     console.print(table)
+
+
+def print_limits(report: dict, console) -> None:
+    """--find-limits: each topology and backend's limit beside the fixed-rate rows above, and what failed first."""
+    from rich.table import Table
+    options = report["config"]["limits"]
+    table = Table(title=f"limits (probes of {options['probe_s']:g} s on the running nodes)",
+                  caption="pass: no frame lost, no clip dropped, e2e p95 <= 2 x engine p95 + 10 ms (engine timed on "
+                          "that frame size).  rate: 640x480 rgb8, up by doubling, then bisection to "
+                          f"{options['resolution']:.0%}; frame: at {options['size_rate_hz']:g} Hz")
+    for column in ("topology", "backend", "max rate Hz", "first failing rate", "largest frame", "first failing frame",
+                   "probes"):
+        table.add_column(column, justify="left" if column in ("topology", "backend") else "right")
+    for limits in report["limits"]:
+        rate, size = limits["rate"], limits["size"]
+        table.add_row(limits["topology"], limits["backend"],
+                      limit_text(rate["limit_hz"], rate["stopped"], f"{options['min_rate_hz']:g} Hz"),
+                      failure_text(rate, rate["first_failing_hz"], lambda probe: probe["rate_hz"]),
+                      limit_text(size["limit"], size["stopped"], options["sizes"][0]),
+                      failure_text(size, size["first_failing"], lambda probe: f"{probe['width']}x{probe['height']}"),
+                      f"{len(rate['probes'])} + {len(size['probes'])}")
+    console.print(table)
+
+
+def limit_text(limit, stopped: str, lowest: str) -> str:
+    if stopped == "lowest_failed":
+        return f"none ({lowest} fails)"
+    return f"≥ {limit} (the maximum tried)" if stopped == "highest_passed" else f"{limit}"
+
+
+def failure_text(search: dict, first_failing, value_of) -> str:
+    """The first failing candidate above the limit, and why it failed."""
+    failed = [probe for probe in search["probes"] if not probe["passed"] and value_of(probe) == first_failing]
+    return f"{first_failing}: {'; '.join(failed[-1]['failed_because'])}" if failed else "-"
