@@ -43,7 +43,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
                        "i.e. the shipped model)")
     group.add_argument("--config", type=Path, default=None, help="deployment YAML the nodes get, with the backend "
                        "set per run (default: the package's config/vljepa.yaml)")
-    group.add_argument("--topologies", default=",".join(TOPOLOGIES), help="comma-separated: " + ", ".join(TOPOLOGIES))
+    group.add_argument("--topologies", default=",".join(TOPOLOGIES), help="comma-separated: " + ", ".join(TOPOLOGIES) +
+                       " (multi_process: `vljepa-ros bringup`, one process per node as ros2 launch; single_process: "
+                       "`vljepa-ros bringup --single-process`)")
     group.add_argument("--cameras", default=",".join(CAMERAS), help="comma-separated: " + ", ".join(CAMERAS))
     group.add_argument("--duration-s", type=float, default=20.0, help="seconds of each camera stream")
     group.add_argument("--idle-s", type=float, default=20.0, help="seconds the nodes are measured idle, "

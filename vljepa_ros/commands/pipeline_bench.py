@@ -1,7 +1,7 @@
 """`vljepa-ros bench --pipeline`: the nodes end to end, as a robot runs them, next to the bare engine.
 
-For every topology (`single_process`: the bring-up; `multi_process`: the three nodes as
-launch/vljepa.launch.xml starts them) and backend, the nodes start from a copy of the deployment YAML,
+For every topology (`multi_process`: `vljepa-ros bringup`, one process per node as
+launch/vljepa.launch.xml starts them; `single_process`: `vljepa-ros bringup --single-process`) and backend, the nodes start from a copy of the deployment YAML,
 are measured idle (`--idle-s`), then get each camera for `--duration-s` seconds:
 `demo_bag` (the shipped bag, 128 px JPEG CompressedImage at 10 Hz) and `raw_640x480_30hz` (generated
 640x480 rgb8 Image at 30 Hz, from memory). Cameras publish with sensor-data QoS, as a driver does.
