@@ -257,7 +257,24 @@ def measure_stream(probe: BenchProbe, processes: NodeProcesses, camera: CameraIn
             "images_received": after["images_received"] - before["images_received"],
             "clips_dropped": after["clips_dropped"] - before["clips_dropped"],
             "machine_steal_percent": steal_percent, "cpu_percent": cpu_percent,
-            "rss_mb": {name: round(value, 1) for name, value in peak_rss.items()}}
+            "rss_mb": {name: round(value, 1) for name, value in peak_rss.items()},
+            "node_side": node_side_latencies(probe.statuses["perception_node"].values)}
+
+
+# Where the e2e latency goes, from the perception node's own /diagnostics (over its last 10 s of clips, read
+# once the stream drained): frame received -> embedding published, and the engine call inside it.
+NODE_SIDE_KEYS = {"node_latency_p50_ms": "latency_p50_ms", "node_latency_p95_ms": "latency_p95_ms",
+                  "node_engine_p50_ms": "inference_p50_ms", "node_engine_p95_ms": "inference_p95_ms"}
+
+
+def node_side_latencies(values: dict[str, str]) -> dict[str, float | None]:
+    def number(text: str | None) -> float | None:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            return None
+        return None if value != value else round(value, 2)  # NaN: no clip in the window
+    return {key: number(values.get(name)) for key, name in NODE_SIDE_KEYS.items()}
 
 
 def evaluate_targets(row: dict) -> dict[str, bool]:
@@ -283,6 +300,7 @@ def build_row(topology: str, backend: str, camera: CameraInput, measured: dict, 
         "engine_p50_ms": engine["engine_p50_ms"], "engine_p95_ms": engine["engine_p95_ms"],
         "latency_p50_ms": percentile(measured["latencies_ms"], 50),
         "latency_p95_ms": percentile(measured["latencies_ms"], 95),
+        **measured["node_side"],
         "clips_expected": count_clips(measured["stamps"], settings),
         "clips_published": len(measured["latencies_ms"]),
         "clips_dropped": measured["clips_dropped"],

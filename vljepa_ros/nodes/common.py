@@ -308,19 +308,23 @@ class RateMeter:
 
 
 class LatencyStats:
-    """Percentiles of the last N latencies."""
+    """Percentiles of the last N latencies (and, with `max_age_s`, only of those added within that long:
+    what the node does now, not minutes ago)."""
 
-    def __init__(self, size: int = 500) -> None:
-        self._values: deque[float] = deque(maxlen=size)
+    def __init__(self, size: int = 500, max_age_s: float | None = None) -> None:
+        self._values: deque[tuple[float, float]] = deque(maxlen=size)  # (monotonic time added, seconds)
+        self._max_age_s = max_age_s
         self._lock = threading.Lock()
 
     def add(self, seconds: float) -> None:
         with self._lock:
-            self._values.append(seconds)
+            self._values.append((time.monotonic(), seconds))
 
     def percentile_ms(self, q: float) -> float:
+        oldest = -float("inf") if self._max_age_s is None else time.monotonic() - self._max_age_s
         with self._lock:
-            return float(np.percentile(self._values, q) * 1e3) if self._values else float("nan")
+            values = [seconds for added, seconds in self._values if added >= oldest]
+        return float(np.percentile(values, q) * 1e3) if values else float("nan")
 
 
 LOSS_WINDOW_S = 5.0  # a loss counter that rose within this long keeps /diagnostics at WARN

@@ -80,6 +80,7 @@ PARAMETERS = (
 )
 
 
+STATISTICS_WINDOW_S = 10.0  # /diagnostics' latency percentiles are over the clips of this last while
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
 
 
@@ -120,8 +121,10 @@ class PerceptionNode(LifecycleNode):
         self.newest_stamp_ns = 0
         self.clips_assembled = 0
         self.rate = RateMeter()
-        self.latency = LatencyStats()  # last frame received -> embedding published
-        self.inference_latency = LatencyStats()  # the engine call alone: latency minus it is the node's own cost
+        # Over the last STATISTICS_WINDOW_S: `vljepa-ros bench --pipeline` reads them after each stream.
+        self.latency = LatencyStats(max_age_s=STATISTICS_WINDOW_S)  # last frame received -> embedding published
+        self.inference_latency = LatencyStats(max_age_s=STATISTICS_WINDOW_S)  # the engine call alone: latency minus
+        # it is the node's own cost
         self.losses = LossCounters(self)
         jump_s = float(self.get_parameter("time_jump_reset_s").value)
         self.camera = CameraLosses(self, self.losses, float(self.get_parameter("expected_rate_hz").value), jump_s)
