@@ -23,8 +23,16 @@ BAG_METADATA_VERSION = 8
 DEFAULT_DISTRO = "kilted"
 
 # The environment variable that names a Fast DDS XML profile file: Fast DDS 3 (Kilted) reads only the first,
-# Fast DDS 2.14 (Jazzy's; Humble's 2.6 too) only the second (their libraries hold no other). Set both.
+# Fast DDS 2.14 (Jazzy's; Humble's 2.6 too) only the second (their libraries hold no other). Where both are
+# set, Kilted's rmw loads the file twice (an XMLPARSER error for the duplicate profile, and a deprecation
+# warning): set the one the running distribution reads (fastdds_profile_variable), for a camera, both.
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def fastdds_profile_variable(distro: str | None = None) -> str:
+    """The profile variable the Fast DDS of `distro` (default: the installed one) reads."""
+    distro = distro or installed_ros_distro() or DEFAULT_DISTRO
+    return FASTDDS_PROFILE_VARIABLES[1] if distro in ("humble", "jazzy") else FASTDDS_PROFILE_VARIABLES[0]
 
 # rclpy's major version in each release (github.com/ros2/rclpy branches): humble 3.3, jazzy 7.1, kilted 9.x.
 DISTRO_OF_RCLPY_MAJOR = {3: "humble", 7: "jazzy", 9: "kilted"}

@@ -42,12 +42,11 @@ def child_environment(transport_profile: Path | None) -> dict[str, str]:
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
     if (SOURCE_ROOT / "package.xml").is_file():  # a source checkout: run its code, not an older install
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
-    from vljepa_ros.ros_distro import FASTDDS_PROFILE_VARIABLES
-    for variable in FASTDDS_PROFILE_VARIABLES:  # Kilted's Fast DDS reads the first, Jazzy's the second
-        if transport_profile is not None:
-            env[variable] = str(transport_profile)
-        else:
-            env.pop(variable, None)
+    from vljepa_ros.ros_distro import FASTDDS_PROFILE_VARIABLES, fastdds_profile_variable
+    for variable in FASTDDS_PROFILE_VARIABLES:  # only the one this distribution reads: both load the file twice
+        env.pop(variable, None)
+    if transport_profile is not None:
+        env[fastdds_profile_variable()] = str(transport_profile)
     return env
 
 
