@@ -200,3 +200,19 @@ def test_prepare_clips_takes_a_batch_of_different_image_sizes() -> None:
     mixed = prepare_clips([small, large], config)
     assert mixed.shape == (2, config.frames_per_clip, 3, config.image_size, config.image_size)
     assert torch.equal(mixed[0], prepare_clips(small, config)[0]) and torch.equal(mixed[1], prepare_clips(large, config)[0])
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (640, 480), (128, 128), (40, 50), (1080, 1920)])
+def test_a_clip_of_frames_shrunk_on_arrival_preprocesses_bit_identically(height: int, width: int) -> None:
+    """The perception node shrinks each camera frame as it arrives (shrink_frame): the clip it hands the
+    engine must give exactly the pixels the full-size clip would."""
+    from vljepa_ros.model.x_encoder import prepare_clips, shrink_frame
+    config = get_preset("tiny")
+    frames = np.random.default_rng(height + width).integers(0, 256, (4, height, width, 3), dtype=np.uint8)
+    shrunk = np.stack([shrink_frame(frame, config) for frame in frames])
+    assert min(shrunk.shape[1:3]) < min(height, width) or max(height, width) < 100  # it did shrink a large frame
+    assert torch.equal(prepare_clips(shrunk, config), prepare_clips(frames, config))
+    # The float pipeline resizes without rounding, which uint8 frames cannot carry: no shrinking there.
+    float_config = config.replace(pixel_pipeline="torchvision_float")
+    first = frames[0]
+    assert shrink_frame(first, float_config) is first

@@ -66,6 +66,23 @@ def _center_crop(video: torch.Tensor, crop: int, round_anchor: bool = False) -> 
     return video[..., top : top + crop, left : left + crop]
 
 
+def _short_side(config: VLJepaConfig) -> int:
+    return config.resize_shortest_edge or int(config.image_size * 256 / 224)
+
+
+def shrink_frame(rgb: np.ndarray, config: VLJepaConfig) -> np.ndarray:
+    """One uint8 RGB frame (H, W, 3) resized as `preprocess_frames` resizes it, short of the crop, so that a
+    clip of shrunk frames preprocesses bit-identically to the clip of the originals (the resize then finds
+    them at size), only faster: a node shrinks each camera frame once, as it arrives, instead of a whole
+    clip at once when it is due (8 frames of 640x480: 6-25 ms, measured). The float pipeline
+    (torchvision_float) resizes without rounding, which uint8 frames cannot hold: its frames pass unchanged."""
+    if config.pixel_pipeline == "torchvision_float":
+        return rgb
+    frame = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].contiguous()  # as preprocess_frames lays it out
+    resized = _resize_shortest_side(frame, _short_side(config))
+    return rgb if resized is frame else resized[0].permute(1, 2, 0).contiguous().numpy()
+
+
 def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -> torch.Tensor:
     """uint8 RGB frames (T, H, W, 3) or (B, T, H, W, 3) -> float32 (B, T, 3, S, S) ready for the X-encoder.
 
@@ -81,7 +98,7 @@ def preprocess_frames(frames: np.ndarray | torch.Tensor, config: VLJepaConfig) -
     batch, count = video.shape[:2]
     crop = config.image_size
     video = video.reshape(batch * count, *video.shape[2:]).permute(0, 3, 1, 2).contiguous()
-    short_side = config.resize_shortest_edge or int(crop * 256 / 224)
+    short_side = _short_side(config)
     if config.pixel_pipeline == "torchvision_float":
         video = _resize_shortest_side_float(video.float() * (1.0 / 255.0), short_side)
         video = _center_crop(video, crop, round_anchor=True)

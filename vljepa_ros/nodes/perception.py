@@ -317,7 +317,7 @@ class PerceptionNode(LifecycleNode):
 
     # -- data path ----------------------------------------------------------------------------
     def _on_image(self, message: Image | CompressedImage) -> None:
-        """Executor thread: count gaps in the stamp cadence, decode the image (only if the clip
+        """Executor thread: count gaps in the stamp cadence, decode and shrink the image (only if the clip
         assembler samples it) and push it; a finished clip goes to the inference worker. Nothing here
         waits for the model."""
         received = time.monotonic()
@@ -329,14 +329,16 @@ class PerceptionNode(LifecycleNode):
             self.losses.count("frames_out_of_order", 1, f"stamp {stamp_ns / 1e9:.3f} s, newest {newest / 1e9:.3f} s")
             return
         with self._lock:  # the assembler is replaced on (re)configure
-            assembler = self.assembler
+            assembler, engine = self.assembler, self.engine
             if assembler is None:
                 self.newest_stamp_ns = stamp_ns
                 self.images_while_loading += 1
                 return
             before = (assembler.dropped_out_of_order, assembler.resolution_resets, assembler.time_jump_resets)
             try:
-                clip = assembler.push_lazy(lambda: image_msg_to_rgb(message), stamp_ns)
+                # Each frame is shrunk as it arrives, as the engine would shrink it (bit-identical): a clip that
+                # is due then only needs its last frame shrunk, not all of them (8 x 640x480: 20 ms of 1 core).
+                clip = assembler.push_lazy(lambda: engine.shrink_frame(image_msg_to_rgb(message)), stamp_ns)
             except VLJepaError as error:  # the frame is as good as never received: newest_stamp_ns stays
                 self.losses.count("images_rejected", 1, str(error))
                 return

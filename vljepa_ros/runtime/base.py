@@ -116,6 +116,12 @@ class InferenceEngine(ABC):
         from vljepa_ros.model.x_encoder import prepare_clips
         return prepare_clips(frames, self.config)
 
+    def shrink_frame(self, rgb: np.ndarray) -> np.ndarray:
+        """One uint8 (H, W, 3) camera frame made as small as `preprocess` allows with bit-identical results
+        (model/x_encoder.py shrink_frame): a stream shrinks each frame on arrival, off the clip's critical path."""
+        from vljepa_ros.model.x_encoder import shrink_frame
+        return shrink_frame(rgb, self.config)
+
     def tokenize_queries(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Queries -> int64 (B, query_tokens) ids and mask; each distinct query is tokenised once."""
         rows = [self._tokenize_query(q) for q in queries]
