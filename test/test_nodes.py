@@ -252,7 +252,7 @@ def test_monitor_decodes_only_at_shifts_and_survives_nan(tiny_model_dir, engine)
         publisher = node.create_publisher(SemanticEmbedding, "embedding", 50)
         events: list[SemanticEvent] = []
         diagnostics: list[DiagnosticArray] = []
-        node.create_subscription(SemanticEvent, "event", events.append, 50)
+        events_subscription = node.create_subscription(SemanticEvent, "event", events.append, 50)
         node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
 
         # A NaN embedding is the probe: it must be rejected without touching the detector, and its
@@ -261,7 +261,10 @@ def test_monitor_decodes_only_at_shifts_and_survives_nan(tiny_model_dir, engine)
 
         def probed() -> bool:
             latest = diagnostics_of(diagnostics, "monitor_node")
-            return latest is not None and int(latest[2]["embeddings_rejected"]) >= 1
+            # ... and the way back: events published before this subscription matched would be lost
+            # (a CI run on a machine at load 6 timed out waiting for the events; this is the likely race).
+            return (latest is not None and int(latest[2]["embeddings_rejected"]) >= 1
+                    and events_subscription.get_publisher_count() >= 1)
 
         spin_until(executor, lambda: probed() or process.poll() is not None, MODEL_LOAD_DEADLINE_S,
                    every_spin=lambda: publisher.publish(nan_probe), what="the NaN probe to be rejected")
