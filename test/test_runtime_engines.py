@@ -196,3 +196,28 @@ def test_torch_bf16_on_cpu_stays_close(tiny_model_dir: Path, torch_engine) -> No
     cosine, _ = parity(torch_engine.encode_clips(clips, QUERIES[0]), bf16.encode_clips(clips, QUERIES[0]))
     assert cosine > 0.99
     assert bf16.encode_texts(LABELS).dtype == np.float32
+
+
+def test_the_nodes_engines_are_warmed_up_before_they_see_a_camera(tiny_model_dir, monkeypatch) -> None:  # noqa: F811
+    """create_engine_from (every node's loader) runs WARM_UP_CALLS blank clips and a text through the engine."""
+    from vljepa_ros.nodes.common import create_engine_from
+    from vljepa_ros.runtime.base import WARM_UP_CALLS
+    from vljepa_ros.runtime.torch_engine import TorchEngine
+    calls = {"clips": 0, "texts": 0}
+    run_clips, run_texts = TorchEngine._run_clips, TorchEngine._run_texts
+
+    def counting_clips(self, *args):
+        calls["clips"] += 1
+        return run_clips(self, *args)
+
+    def counting_texts(self, *args):
+        calls["texts"] += 1
+        return run_texts(self, *args)
+
+    monkeypatch.setattr(TorchEngine, "_run_clips", counting_clips)
+    monkeypatch.setattr(TorchEngine, "_run_texts", counting_texts)
+    engine = create_engine_from({"model_dir": str(tiny_model_dir), "backend": "torch", "device": "cpu"})
+    assert calls == {"clips": WARM_UP_CALLS, "texts": 1}
+    frames = np.random.default_rng(0).integers(0, 256, (engine.frames_per_clip, 48, 64, 3), dtype=np.uint8)
+    assert np.array_equal(engine.encode_clip(frames, QUERIES[0]),
+                          create_engine(tiny_model_dir, backend="torch").encode_clip(frames, QUERIES[0]))

@@ -206,10 +206,12 @@ def create_engine_from(values: dict[str, Any]):
     from vljepa_ros.runtime import create_engine
     from vljepa_ros.runtime.cache_dir_rules import resolve_cache_dir
     cache_dir = values.get("engine_cache_dir") or None
-    return create_engine(resolve_model_dir(values["model_dir"]), backend=values["backend"],
-                         device=values["device"], precision=values.get("precision", "fp32"),
-                         cache_dir=resolve_cache_dir(cache_dir) if cache_dir else None,
-                         threads=values.get("inference_threads") or None)
+    engine = create_engine(resolve_model_dir(values["model_dir"]), backend=values["backend"],
+                           device=values["device"], precision=values.get("precision", "fp32"),
+                           cache_dir=resolve_cache_dir(cache_dir) if cache_dir else None,
+                           threads=values.get("inference_threads") or None)
+    engine.warm_up()  # on the loading thread: the camera's first clips are not the slow ones
+    return engine
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 from vljepa_ros.errors import ImageConversionError, InvalidEmbeddingError
 
 
+WARM_UP_CALLS = 2  # the bare engine's timings in bench --pipeline settle after 2-3 calls; a paper-size model on CPU pays seconds each
+
+
 @dataclass(frozen=True)
 class ModelAssets:
     """What an engine needs besides the network weights: configuration, tokenizers and identity."""
@@ -85,6 +88,15 @@ class InferenceEngine(ABC):
             raise InvalidEmbeddingError(f"{self.backend} visual statistics have shape {statistics.shape}, expected "
                                         f"({batch}, {self.statistics_dimension})")
         return self._check_output(embeddings, batch, "clip"), statistics
+
+    def warm_up(self, calls: int = WARM_UP_CALLS) -> None:
+        """Run a blank clip and a text through the engine: the first calls of a backend build its kernels
+        (oneDNN primitives, ONNX Runtime's allocations) and take several times longer than the next ones;
+        a node pays that at load time, not on its camera's first clips."""
+        blank = np.zeros((1, self.frames_per_clip, self.image_size, self.image_size, 3), dtype=np.uint8)
+        for _ in range(calls):
+            self.encode_clips_with_statistics(blank, "")
+        self.encode_texts([""])
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """texts: N strings; returns (N, D) float32 unit embeddings from the Y-encoder."""
