@@ -21,7 +21,8 @@ BENCH_TIMEOUT_S = 240.0  # generous: the bench itself takes ~45 s on 2 idle core
 ROW_KEYS = {"topology", "camera", "rate_hz", "backend", "engine_p50_ms", "engine_p95_ms", "latency_p50_ms",
             "latency_p95_ms", "clips_expected", "clips_published", "clips_dropped", "frames_published",
             "frames_lost", "cpu_percent", "rss_mb", "idle_cpu_percent", "targets", "node_latency_p50_ms",
-            "node_latency_p95_ms", "node_engine_p50_ms", "node_engine_p95_ms"}
+            "node_latency_p95_ms", "node_engine_p50_ms", "node_engine_p95_ms", "engine_paced_p50_ms",
+            "engine_paced_p95_ms", "nodes_add_p50_ms", "nodes_add_to_paced_engine_p50_ms"}
 TARGET_KEYS = {"latency_p50_le_engine_p50_plus_5ms", "latency_p95_le_2x_engine_p95_plus_10ms", "no_clips_dropped",
                "no_frames_lost", "idle_cpu_le_2_percent_per_process"}
 
@@ -81,11 +82,15 @@ def check_row(row: dict, report: dict, process_names: set[str]) -> None:
         assert row["clips_published"] + row["clips_dropped"] <= row["clips_expected"]
 
     assert 0 < row["engine_p50_ms"] <= row["engine_p95_ms"]
+    assert 0 < row["engine_paced_p50_ms"] <= row["engine_paced_p95_ms"]
     if row["clips_published"]:
         assert 0 < row["latency_p50_ms"] <= row["latency_p95_ms"]
         # The perception node's own account of its last clips: the engine call, inside received -> published.
         assert 0 < row["node_engine_p50_ms"] <= row["node_engine_p95_ms"]
         assert 0 < row["node_latency_p50_ms"] <= row["node_latency_p95_ms"]
+        assert row["nodes_add_p50_ms"] == pytest.approx(row["latency_p50_ms"] - row["engine_p50_ms"], abs=0.02)
+        assert row["nodes_add_to_paced_engine_p50_ms"] == pytest.approx(
+            row["latency_p50_ms"] - row["engine_paced_p50_ms"], abs=0.02)
     for per_process in (row["cpu_percent"], row["rss_mb"], row["idle_cpu_percent"]):
         assert set(per_process) == process_names
         assert all(value >= 0 for value in per_process.values())

@@ -298,6 +298,8 @@ def build_row(topology: str, backend: str, camera: CameraInput, measured: dict, 
     row = {
         "topology": topology, "camera": camera.name, "rate_hz": camera.rate_hz, "backend": backend,
         "engine_p50_ms": engine["engine_p50_ms"], "engine_p95_ms": engine["engine_p95_ms"],
+        # The same clips one per clip interval, as the node calls the engine (pipeline_engine.time_clips_paced).
+        "engine_paced_p50_ms": engine.get("engine_paced_p50_ms"), "engine_paced_p95_ms": engine.get("engine_paced_p95_ms"),
         "latency_p50_ms": percentile(measured["latencies_ms"], 50),
         "latency_p95_ms": percentile(measured["latencies_ms"], 95),
         **measured["node_side"],
@@ -315,8 +317,14 @@ def build_row(topology: str, backend: str, camera: CameraInput, measured: dict, 
         "machine_steal_percent": measured["machine_steal_percent"],
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
+    row["nodes_add_p50_ms"] = difference(row["latency_p50_ms"], row["engine_p50_ms"])
+    row["nodes_add_to_paced_engine_p50_ms"] = difference(row["latency_p50_ms"], row["engine_paced_p50_ms"])
     row["targets"] = evaluate_targets(row)
     return row
+
+
+def difference(total: float | None, part: float | None) -> float | None:
+    return None if total is None or part is None else round(total - part, 2)
 
 
 def run_session(topology: str, backend: str, options: BenchOptions, config: Path, cameras: dict[str, CameraInput],
