@@ -91,3 +91,15 @@ def test_bad_parameters_raise():
         ClipAssembler(4, stride_frames=0)
     with pytest.raises(ValueError):
         ClipAssembler(4, sample_period_s=-1)
+
+
+def test_kept_frames_are_prepared_and_a_size_change_is_judged_on_the_frame_as_decoded():
+    """The perception node shrinks frames for its engine as they arrive (prepare_frame); two camera sizes that
+    shrink alike are still two sizes: the clip restarts."""
+    assembler = ClipAssembler(2, 2, prepare_frame=lambda rgb: rgb[:4, :4] + 1)
+    small, large = np.zeros((32, 32, 3), np.uint8), np.zeros((48, 48, 3), np.uint8)
+    assert assembler.push(small, 1) is None
+    clip = assembler.push(small, 2)
+    assert clip is not None and clip.frames.shape == (2, 4, 4, 3) and (clip.frames == 1).all()
+    assert assembler.push(large, 3) is None and assembler.resolution_resets == 1
+    assert assembler.push(large, 4).frames.shape == (2, 4, 4, 3)

@@ -9,9 +9,12 @@ query, and candidate action texts are ranked by cosine similarity to it.
   for the pair (t - horizon_s, t) at the newest frame t, over the candidate bank.
 - Subscribes `image_in` / `image_in/compressed` (sensor-data QoS) to keep the frame history.
 Image callbacks only store the serialized message: a frame is deserialised and decoded when a ranking
-looks it up, never on arrival (at 640x480 30 Hz most frames are never looked at). Streaming inference runs on a worker thread (the timer only wakes it), so it never
-blocks image reception; the node's executor has two threads (EXECUTOR_THREADS) and the service its
-own callback group, so a `rank_actions` call never holds up the camera history either.
+looks it up, never on arrival (at 640x480 30 Hz most frames are never looked at). Streaming inference
+runs on a worker thread (the timer only wakes it), so it never
+blocks image reception. The executor is single-threaded: a node that only keeps a history must cost little
+(a second executor thread cost 7% of a core at 640x480 30 Hz, measured), so a `rank_actions` call holds
+the history up for its duration; the frames meanwhile wait in the subscription's queue (`image_queue_depth`,
+1 s at 30 Hz) and any beyond it are counted in frames_lost_in_transport.
 
 Requests are bounded: at most MAX_CANDIDATES candidates of at most MAX_CANDIDATE_CHARS characters
 each per `rank_actions` call; a larger request is refused with the limit in its `message`, and so is
@@ -34,7 +37,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from vljepa_ros.errors import VLJepaError
 from vljepa_ros.msg import ActionHypotheses
 from vljepa_ros.nodes.camera_losses import CameraLosses, SerializedFrame
-from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, SENSOR_QOS, Diagnostics,
+from vljepa_ros.nodes.common import (MODEL_PARAMETERS, BackgroundLoader, OUTPUT_QOS, Diagnostics, sensor_qos,
                                      LatencyStats, LossCounters, ParameterSpec, check_text_file, RateMeter, create_engine_from,
                                      declare_parameters, image_msg_to_rgb, ns_to_stamp,
                                      parameter_values, raw_parameter_values, run_node, stamp_to_ns)
@@ -64,6 +67,8 @@ PARAMETERS = (
     ParameterSpec("time_jump_reset_s", 1.0, "a frame stamped this much older than the newest is a jump of the clock "
                   "(bag loop, /clock reset): the history is cleared and starts over from it (0: never)",
                   min_value=0.0, max_value=3600.0, read_only=True),
+    ParameterSpec("image_queue_depth", 30, "camera frames the best-effort subscriptions hold while a rank_actions call "
+                  "runs (sensor-data QoS holds 5): 1 s at 30 Hz", min_value=1, max_value=10000, read_only=True),
     ParameterSpec("temperature", 0.07, "softmax temperature of the published probabilities", min_value=1e-4, max_value=100.0),
     ParameterSpec("expected_rate_hz", 0.0, "the camera's frame rate, if known: frames lost in transport are counted "
                   "against it (0: estimated from the stamps)", min_value=0.0, max_value=10000.0, read_only=True),
@@ -71,7 +76,6 @@ PARAMETERS = (
 
 
 class ActionInferenceNode(Node):
-    EXECUTOR_THREADS = 2  # rank_actions (the model) and the camera history in separate callback groups, in parallel
     def __init__(self, **kwargs) -> None:
         super().__init__("action_inference_node", **kwargs)
         declare_parameters(self, PARAMETERS, extra_check=self._check_parameter)
@@ -105,7 +109,8 @@ class ActionInferenceNode(Node):
         self.load_model()
         images = MutuallyExclusiveCallbackGroup()
         for kind, topic in ((Image, "image_in"), (CompressedImage, "image_in/compressed")):
-            self.camera.subscribe(kind, topic, self._on_image, SENSOR_QOS, serialized=True, callback_group=images)
+            self.camera.subscribe(kind, topic, self._on_image, sensor_qos(self.values["image_queue_depth"]),
+                                  serialized=True, callback_group=images)
         self.create_service(RankActions, "rank_actions", self._on_rank_actions,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._stream_worker: KeepLatestWorker[None] = KeepLatestWorker(

@@ -217,8 +217,10 @@ class PerceptionNode(LifecycleNode):
         engine = create_engine_from(values)
         label_bank = self._load_label_bank(values, engine)
         frames_per_clip = values["frames_per_clip"] or engine.frames_per_clip
+        # Each frame is shrunk as it arrives, as the engine would shrink it (bit-identical): a clip that is due
+        # then only needs its last frame shrunk, not all of them (8 x 640x480: 20 ms of one core).
         assembler = ClipAssembler(frames_per_clip, values["stride_frames"], values["sample_period_s"],
-                                  max_backward_jump_s=values["time_jump_reset_s"])
+                                  max_backward_jump_s=values["time_jump_reset_s"], prepare_frame=engine.shrink_frame)
         return LoadedModel(engine, label_bank, assembler, self._load_familiarity(values, engine))
 
     @staticmethod
@@ -329,16 +331,14 @@ class PerceptionNode(LifecycleNode):
             self.losses.count("frames_out_of_order", 1, f"stamp {stamp_ns / 1e9:.3f} s, newest {newest / 1e9:.3f} s")
             return
         with self._lock:  # the assembler is replaced on (re)configure
-            assembler, engine = self.assembler, self.engine
+            assembler = self.assembler
             if assembler is None:
                 self.newest_stamp_ns = stamp_ns
                 self.images_while_loading += 1
                 return
             before = (assembler.dropped_out_of_order, assembler.resolution_resets, assembler.time_jump_resets)
             try:
-                # Each frame is shrunk as it arrives, as the engine would shrink it (bit-identical): a clip that
-                # is due then only needs its last frame shrunk, not all of them (8 x 640x480: 20 ms of 1 core).
-                clip = assembler.push_lazy(lambda: engine.shrink_frame(image_msg_to_rgb(message)), stamp_ns)
+                clip = assembler.push_lazy(lambda: image_msg_to_rgb(message), stamp_ns)
             except VLJepaError as error:  # the frame is as good as never received: newest_stamp_ns stays
                 self.losses.count("images_rejected", 1, str(error))
                 return

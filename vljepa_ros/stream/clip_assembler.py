@@ -49,7 +49,10 @@ class ClipAssembler:
 
     def __init__(self, frames_per_clip: int, stride_frames: int | None = None, sample_period_s: float = 0.0,
                  emit_partial_clips: bool = False, min_partial_frames: int = 1,
-                 max_backward_jump_s: float = DEFAULT_TIME_JUMP_RESET_S) -> None:
+                 max_backward_jump_s: float = DEFAULT_TIME_JUMP_RESET_S,
+                 prepare_frame: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """`prepare_frame`: applied to each sampled frame before it is kept (a node shrinks frames for its engine
+        as they arrive); a size change is still judged on the frame as decoded."""
         if frames_per_clip < 1:
             raise ValueError(f"frames_per_clip must be >= 1, got {frames_per_clip}")
         stride_frames = frames_per_clip if stride_frames is None else stride_frames
@@ -67,6 +70,7 @@ class ClipAssembler:
         if max_backward_jump_s < 0:
             raise ValueError(f"max_backward_jump_s must be >= 0, got {max_backward_jump_s}")
         self.max_backward_jump_ns = int(round(max_backward_jump_s * 1e9))
+        self.prepare_frame = prepare_frame
 
         self.frames_received = 0
         self.frames_sampled = 0
@@ -99,7 +103,7 @@ class ClipAssembler:
             if not self.max_backward_jump_ns or self._last_stamp_ns - stamp_ns <= self.max_backward_jump_ns:
                 self.dropped_out_of_order += 1
                 return None
-            rgb = decode()  # the clock jumped back: start over from this frame (if it decodes)
+            rgb, kept = self._decode(decode)  # the clock jumped back: start over from this frame (if it decodes)
             self.time_jump_resets += 1
             self.reset()
         elif not self._sample_due(stamp_ns):
@@ -107,7 +111,7 @@ class ClipAssembler:
             self.frames_skipped += 1
             return None
         else:
-            rgb = decode()
+            rgb, kept = self._decode(decode)
         if self._frame_shape is not None and rgb.shape != self._frame_shape:
             # A clip mixing resolutions cannot be stacked; start over at the new size, sampled from here.
             self.resolution_resets += 1
@@ -117,11 +121,16 @@ class ClipAssembler:
         self._advance_sample_grid(stamp_ns)
         self.frames_sampled += 1
         self._sampled_since_reset += 1
-        self._ring.append((stamp_ns, rgb))
+        self._ring.append((stamp_ns, kept))
         if not self._clip_due():
             return None
         self.clips_emitted += 1
         return self._make_clip()
+
+    def _decode(self, decode: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(the frame as decoded, the frame as kept); raises before any state changed."""
+        rgb = decode()
+        return rgb, (self.prepare_frame(rgb) if self.prepare_frame is not None else rgb)
 
     def _sample_due(self, stamp_ns: int) -> bool:
         if self.sample_period_ns == 0 or self._next_sample_ns is None:
