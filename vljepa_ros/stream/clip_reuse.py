@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 THUMBNAIL_SIDE = 16  # cells per side of the grey thumbnail of each frame (fewer when the frame is smaller)
@@ -71,6 +70,8 @@ class ReuseCheck:
 
 def thumbnails(frames: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
     """(T, h, w) float32 grey thumbnails of (T, H, W, 3) uint8 RGB frames, h = min(side, H), w = min(side, W)."""
+    import cv2  # here, not at the top: `vljepa-ros --help` builds eval's parser from this module's defaults
+
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {frames.shape}")
