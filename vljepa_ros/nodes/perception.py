@@ -80,8 +80,9 @@ PARAMETERS = (
     ParameterSpec("unfamiliar_window_s", 10.0, "/diagnostics reports the share of unfamiliar clips over this window "
                   "and warns while it is over half", min_value=1.0, max_value=3600.0),
     ParameterSpec("skip_unchanged_clips", ReuseSettings.enabled, "do not infer a clip whose frames are unchanged "
-                  "from the last inferred clip's: republish its result marked reused (counted as clips_reused); on "
-                  "by default: measured harmless to eval's metrics (README, Doing nothing when nothing changes)"),
+                  "from the last inferred clip's: republish its result marked reused (counted as clips_reused); off "
+                  "by default: it moved eval's segmentation metrics on paused streams (README, Doing nothing when "
+                  "nothing changes)"),
     ParameterSpec("unchanged_threshold", ReuseSettings.threshold, "grey levels (0-255): a clip is unchanged when no "
                   "cell of its frames' 16x16 grey thumbnails moved by more than this since the last inferred clip; "
                   "above camera noise (sigma 2 moves a cell < 3)", min_value=0.0, max_value=255.0),
