@@ -61,6 +61,10 @@ def test_eval_and_the_nodes_share_the_clip_and_detector_defaults():
     for name in ("stride_frames", "sample_period_s"):
         assert getattr(cli, name) == getattr(options, name) == declared["perception_node"][name].default, name
     assert options.query == declared["perception_node"]["query"].default
+    reuse = {"skip_unchanged_clips": "enabled", "unchanged_threshold": "threshold", "reuse_max_age_s": "max_age_s"}
+    for parameter, field_name in reuse.items():
+        assert (getattr(cli, parameter) == getattr(options.reuse, field_name)
+                == declared["perception_node"][parameter].default), parameter
     for field in fields(DetectorSettings):
         assert (getattr(cli, field.name) == getattr(options.online, field.name)
                 == declared["monitor_node"][field.name].default == field.default), field.name

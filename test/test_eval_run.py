@@ -106,6 +106,33 @@ def test_embed_stream_equals_encoding_each_node_clip(engine, stream):
         assert clips.last_stamps_ns[k] == stream.stamps_ns[3 * k + 3]
 
 
+def test_embed_stream_with_skip_unchanged_clips_carries_the_last_encoded_clip_of_a_still_scene(engine, stream):
+    """As the node's skip_unchanged_clips: a still stretch's clips carry the last encoded clip's embedding
+    and statistics, counted in `reused`; a moving stretch is encoded as without the option."""
+    from dataclasses import replace
+
+    from vljepa_ros.stream.clip_reuse import ReuseSettings
+
+    still = 40  # 4 s of the first frame repeated (a waiting robot), then the stream as it was
+    frames = np.concatenate([np.repeat(stream.frames[:1], still, axis=0), stream.frames])
+    stamps = stream.stamps_ns[0] + np.arange(len(frames), dtype=np.int64) * (stream.stamps_ns[1] - stream.stamps_ns[0])
+    waiting = replace(stream, frames=frames, stamps_ns=stamps)
+    off = embed_stream(engine, waiting)
+    on = embed_stream(engine, waiting, reuse=ReuseSettings(enabled=True, max_age_s=2.0))
+    assert off.reused is None and len(on) == len(off)
+    first_moving = int(np.searchsorted(on.first_stamps_ns, stamps[still - 4]))  # the first clip with motion in it
+    # Clips 0.. of the still stretch: encoded at 0, then reused until 2 s (max age) have passed, encoded again ...
+    assert not on.reused[0] and on.reused[1:first_moving].sum() >= first_moving - 3
+    assert not on.reused[1:first_moving].all(), "the max age must have re-encoded the still scene"
+    for index in np.flatnonzero(on.reused):
+        source = max(k for k in range(index) if not on.reused[k])
+        np.testing.assert_array_equal(on.embeddings[index], on.embeddings[source])
+        np.testing.assert_array_equal(on.statistics[index], on.statistics[source])
+    encoded = ~on.reused
+    np.testing.assert_allclose(on.embeddings[encoded], off.embeddings[encoded], atol=1e-5)
+    assert not on.reused[first_moving:].all()
+
+
 def test_eval_command_writes_json_from_a_saved_model_and_a_bag(tiny_model, tmp_path):
     checkpoint = pytest.importorskip("vljepa_ros.model.checkpoint")
     from vljepa_ros.cli import main

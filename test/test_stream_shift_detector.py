@@ -89,3 +89,18 @@ def test_bad_parameters_raise():
         OnlineShiftDetector(3, 1, 0.2, 1.0, max_segment_s=0.0)
     with pytest.raises(ValueError):
         OnlineShiftDetector(3, 6, 0.0, 1.0, max_segment_s=0.0)
+
+
+def test_reused_embeddings_are_treated_like_any_other():
+    """perception's skip_unchanged_clips republishes the last inferred embedding for a still scene: runs of
+    identical vectors whose stamps advance. They add no variance inside a segment, a change after a run still
+    fires at its boundary, and max_segment_s still closes a still segment on time."""
+    embeddings, start_ns, end_ns, boundaries = piecewise_constant_stream([24, 24], seed=6)
+    held = embeddings[(np.arange(len(embeddings)) // 4) * 4]  # every 4th clip inferred, the 3 after it reused
+    events, last = run(OnlineShiftDetector(3, 6, 0.2, 1.0, max_segment_s=0.0), held, start_ns, end_ns)
+    assert [event.trigger for event in events] == ["shift"] and abs(events[0].end_index - boundaries[0]) <= 1
+    still = np.repeat(embeddings[:1], 38, axis=0)  # one inferred clip, reused for 19 s at 2 Hz
+    detector = OnlineShiftDetector(3, 6, 0.2, 1.0, max_segment_s=5.0)
+    events, last = run(detector, still, start_ns[:38], end_ns[:38])
+    assert [event.count for event in events] == [10, 10, 10] and last.count == 8 and detector.last_score < 1e-9
+    assert all(event.trigger == "max_segment" for event in events)

@@ -26,6 +26,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
+from vljepa_ros.stream.clip_reuse import ReuseSettings
 from vljepa_ros.stream.shift_detector import DetectorSettings
 from vljepa_ros.world.types import HELD_OUT_SEED_START
 
@@ -68,6 +69,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help=f"one clip every N sampled frames (default: {DEFAULT_STRIDE_FRAMES})")
     clips.add_argument("--sample-period-s", type=float, default=DEFAULT_SAMPLE_PERIOD_S,
                        help=f"subsample frames (default: {DEFAULT_SAMPLE_PERIOD_S:g}, all)")
+    reuse = ReuseSettings()
+    clips.add_argument("--skip-unchanged-clips", action=argparse.BooleanOptionalAction, default=reuse.enabled,
+                       help="a clip whose frames did not change since the last encoded one carries its embedding "
+                            "(the node's skip_unchanged_clips; default: %(default)s)")
+    clips.add_argument("--unchanged-threshold", type=float, default=reuse.threshold,
+                       help="grey levels a thumbnail cell may move in an unchanged clip (default: %(default)g)")
+    clips.add_argument("--reuse-max-age-s", type=float, default=reuse.max_age_s,
+                       help="encode at least this often in stream time (0: no limit; default: %(default)g)")
     online = parser.add_argument_group("online detector (as the monitor node; the threshold is swept)")
     detector = DetectorSettings()
     for name, value in vars(detector).items():
@@ -122,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     options = EvalOptions(
         query=args.query or CAPTION_QUERY, frames_per_clip=args.frames_per_clip, stride_frames=args.stride_frames,
         sample_period_s=args.sample_period_s,
+        reuse=ReuseSettings(args.skip_unchanged_clips, args.unchanged_threshold, args.reuse_max_age_s),
         online=DetectorSettings(**{field.name: getattr(args, field.name) for field in fields(DetectorSettings)}),
         batch_size=args.batch_size, plots_dir=plots_dir, progress=True)
     with_familiarity = bool(args.ood_bag or args.ood_video)
@@ -171,8 +181,9 @@ def format_summary(report: dict) -> str:
     def times(value: float | None) -> str:
         return "never" if value is None else f"{value:.2f}x"
 
+    reused = f" ({report['clips']['reused']} reused: unchanged)" if report["clips"].get("reused") else ""
     lines = [f"model {report['model_id']} ({report['backend']}, {report['device']}) on {report['stream']['name']}: "
-             f"{report['clips']['count']} clips, {report['stream']['segments']} segments, "
+             f"{report['clips']['count']} clips{reused}, {report['stream']['segments']} segments, "
              f"{report['stream']['action_items']} action items",
              f"  classification accuracy  {number('classification_accuracy')}  (chance {number('classification_chance')})",
              f"  retrieval R@1            {number('retrieval_r1')}  (chance {number('retrieval_chance')})",

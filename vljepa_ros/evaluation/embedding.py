@@ -2,7 +2,9 @@
 
 The node pushes camera frames into a ClipAssembler and encodes every clip it emits; embed_stream
 does the same with the same class and parameters, so its output is what the node publishes for the
-same frames (the nodes' integration test compares the two).
+same frames (the nodes' integration test compares the two). With `reuse` settings whose option is on
+(the node's skip_unchanged_clips), a clip whose frames did not change since the last inferred clip is not
+encoded and carries that clip's embedding and statistics, as the node republishes it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, Clip, ClipAssembler
+from vljepa_ros.stream.clip_reuse import ClipReuse, ReuseSettings
 from vljepa_ros.stream.clips import CAPTION_QUERY
 
 
@@ -27,6 +30,8 @@ class StreamEmbeddings:
     sample_period_s: float
     # (N, F) float32 visual statistics of each clip (the familiarity input); None from an engine without them
     statistics: np.ndarray | None = None
+    # (N,) bool: the clip was unchanged and carries the last inferred clip's row (None: the option was off)
+    reused: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
@@ -50,39 +55,29 @@ def assemble_clips(frames: np.ndarray, stamps_ns: np.ndarray, frames_per_clip: i
 
 def embed_stream(engine, stream, query: str = CAPTION_QUERY, frames_per_clip: int | None = None,
                  stride_frames: int = DEFAULT_STRIDE_FRAMES, sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S,
-                 emit_partial_clips: bool = False, batch_size: int = 16, progress: bool = False) -> StreamEmbeddings:
+                 emit_partial_clips: bool = False, batch_size: int = 16, progress: bool = False,
+                 reuse: ReuseSettings | None = None) -> StreamEmbeddings:
     """embed_frames over a WorldStream's frames and stamps (default query: the perception node's)."""
     return embed_frames(engine, stream.frames, stream.stamps_ns, query, frames_per_clip, stride_frames,
-                        sample_period_s, emit_partial_clips, batch_size, progress)
+                        sample_period_s, emit_partial_clips, batch_size, progress, reuse)
 
 
 def embed_frames(engine, frames: np.ndarray, stamps_ns: np.ndarray, query: str,
                  frames_per_clip: int | None = None, stride_frames: int = DEFAULT_STRIDE_FRAMES,
                  sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S, emit_partial_clips: bool = False,
-                 batch_size: int = 16, progress: bool = False) -> StreamEmbeddings:
+                 batch_size: int = 16, progress: bool = False, reuse: ReuseSettings | None = None) -> StreamEmbeddings:
     """Embed every clip of a frame stream with `engine` (an InferenceEngine: encode_clips(frames, query)).
 
     frames: uint8 (N, H, W, 3) RGB, stamps_ns: (N,) int64. frames_per_clip defaults to the engine's.
     Clips are encoded in batches for speed; each clip's embedding does not depend on its batch.
+    reuse: the perception node's skip_unchanged_clips settings (None or disabled: every clip is encoded).
     """
     frames_per_clip = int(frames_per_clip or engine.frames_per_clip)
     clips: list[Clip] = []
-    embeddings: list[np.ndarray] = []
-    statistics: list[np.ndarray] = []
-    with_statistics = hasattr(engine, "encode_clips_with_statistics")
-
-    def encode_pending(pending: list[Clip]) -> None:
-        if not pending:
-            return
-        batch = np.stack([c.frames for c in pending])
-        if with_statistics:
-            batch_embeddings, batch_statistics = engine.encode_clips_with_statistics(batch, query)
-            statistics.append(np.asarray(batch_statistics, dtype=np.float32))
-        else:
-            batch_embeddings = engine.encode_clips(batch, query)
-        embeddings.append(np.asarray(batch_embeddings, dtype=np.float32))
-
-    pending: list[Clip] = []
+    encoder = _BatchEncoder(engine, query, batch_size)
+    checker = ClipReuse.from_settings(reuse) if reuse is not None and reuse.enabled else None
+    rows: list[int] = []  # per clip: the row among the encoded clips whose embedding it carries
+    reused: list[bool] = []
     clip_iterator = assemble_clips(frames, stamps_ns, frames_per_clip, stride_frames, sample_period_s,
                                    emit_partial_clips)
     if progress:
@@ -91,19 +86,62 @@ def embed_frames(engine, frames: np.ndarray, stamps_ns: np.ndarray, query: str,
         clip_iterator = tqdm(clip_iterator, desc="embedding clips", unit="clip", leave=False)
     for clip in clip_iterator:
         clips.append(clip)
-        pending.append(clip)
-        if len(pending) == batch_size:
-            encode_pending(pending)
-            pending = []
-    encode_pending(pending)
-
-    dimension = int(getattr(engine, "dimension", 0))
+        check = checker.check(clip.frames, clip.last_stamp_ns, query) if checker is not None else None
+        reused.append(check is not None and check.reuse)
+        if reused[-1]:
+            rows.append(check.payload)
+            continue
+        rows.append(encoder.add(clip))
+        if check is not None:
+            checker.remember(check, rows[-1])
+    embeddings, statistics = encoder.finish()
+    index = np.array(rows, dtype=np.int64)
     return StreamEmbeddings(
-        embeddings=np.concatenate(embeddings) if embeddings else np.zeros((0, dimension), np.float32),
+        embeddings=embeddings[index],
         first_stamps_ns=np.array([c.first_stamp_ns for c in clips], dtype=np.int64),
         last_stamps_ns=np.array([c.last_stamp_ns for c in clips], dtype=np.int64),
         frame_counts=np.array([c.frame_count for c in clips], dtype=np.int64),
         query=query, frames_per_clip=frames_per_clip, stride_frames=stride_frames,
-        sample_period_s=sample_period_s,
-        statistics=np.concatenate(statistics) if statistics else (None if not with_statistics else np.zeros(
-            (0, engine.statistics_dimension), np.float32)))
+        sample_period_s=sample_period_s, statistics=None if statistics is None else statistics[index],
+        reused=np.array(reused, dtype=bool) if checker is not None else None)
+
+
+class _BatchEncoder:
+    """Encodes the clips it is given in batches of `batch_size`; add() returns the clip's row."""
+
+    def __init__(self, engine, query: str, batch_size: int) -> None:
+        self.engine, self.query, self.batch_size = engine, query, batch_size
+        self.with_statistics = hasattr(engine, "encode_clips_with_statistics")
+        self.pending: list[Clip] = []
+        self.embeddings: list[np.ndarray] = []
+        self.statistics: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, clip: Clip) -> int:
+        self.pending.append(clip)
+        self.count += 1
+        if len(self.pending) == self.batch_size:
+            self._encode()
+        return self.count - 1
+
+    def _encode(self) -> None:
+        if not self.pending:
+            return
+        batch = np.stack([c.frames for c in self.pending])
+        self.pending = []
+        if self.with_statistics:
+            batch_embeddings, batch_statistics = self.engine.encode_clips_with_statistics(batch, self.query)
+            self.statistics.append(np.asarray(batch_statistics, dtype=np.float32))
+        else:
+            batch_embeddings = self.engine.encode_clips(batch, self.query)
+        self.embeddings.append(np.asarray(batch_embeddings, dtype=np.float32))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(embeddings (n, D), statistics (n, F) or None for an engine without them) of every clip added."""
+        self._encode()
+        dimension = int(getattr(self.engine, "dimension", 0))
+        embeddings = np.concatenate(self.embeddings) if self.embeddings else np.zeros((0, dimension), np.float32)
+        if not self.with_statistics:
+            return embeddings, None
+        return embeddings, (np.concatenate(self.statistics) if self.statistics
+                            else np.zeros((0, self.engine.statistics_dimension), np.float32))

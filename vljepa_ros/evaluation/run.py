@@ -23,6 +23,7 @@ from vljepa_ros.evaluation.metrics import (classification_accuracy, classificati
 from vljepa_ros.evaluation.plots import plot_decoding_curve, plot_segmentation_metrics, plot_timeline
 from vljepa_ros.evaluation.selective_decoding import decode_reduction, selective_decoding_curve
 from vljepa_ros.stream.clip_assembler import DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES
+from vljepa_ros.stream.clip_reuse import ReuseSettings
 from vljepa_ros.stream.clips import ACTION_QUERY, CAPTION_QUERY, make_action_clip
 from vljepa_ros.stream.shift_detector import DetectorSettings
 from vljepa_ros.world.types import WorldStream
@@ -41,6 +42,7 @@ class EvalOptions:
     stride_frames: int = DEFAULT_STRIDE_FRAMES
     sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S
     online: DetectorSettings = DetectorSettings()  # its shift_threshold is always one point of the online sweep
+    reuse: ReuseSettings = ReuseSettings()  # the node's skip_unchanged_clips: unchanged clips carry the last embedding
     batch_size: int = 16
     plots_dir: Path | None = None  # where the PNGs go (None: no plots)
     progress: bool = False
@@ -89,21 +91,10 @@ def action_state_embeddings(engine, stream: WorldStream, frames_per_clip: int, b
     return np.concatenate(rows) if rows else np.zeros((0, engine.dimension), np.float32)
 
 
-def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
-             data_source: dict[str, Any] | None = None, model_dir: str | None = None) -> dict[str, Any]:
-    """All metrics as a JSON-ready dict (NaN -> None); writes the PNGs when options.plots_dir is set."""
-    options = options or EvalOptions()
-    started = time.perf_counter()
-    has_ground_truth = bool(stream.segments)
-    clips = embed_stream(engine, stream, options.query, options.frames_per_clip, options.stride_frames,
-                         options.sample_period_s, batch_size=options.batch_size, progress=options.progress)
-    if len(clips) < 2:
-        raise ValueError(f"stream {stream.name!r} gave {len(clips)} clip(s) of {clips.frames_per_clip} frames "
-                         f"(stride {options.stride_frames}); need at least 2: use a longer stream")
-    label_embeddings = engine.encode_texts(list(stream.label_bank)) if stream.label_bank else None
-    segment_of_clip, clip_labels, pure = clip_ground_truth(stream, clips)
-
-    report: dict[str, Any] = {
+def report_header(engine, stream: WorldStream, clips: StreamEmbeddings, options: EvalOptions,
+                  data_source: dict[str, Any] | None, model_dir: str | None) -> dict[str, Any]:
+    """The report's model, data and clip sections."""
+    return {
         "model_id": engine.model_id, "model_dir": model_dir, "backend": engine.backend,
         "device": getattr(engine, "device", None), "precision": getattr(engine, "precision", None),
         "data_source": data_source or {"kind": "stream", "name": stream.name},
@@ -112,8 +103,28 @@ def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
                    "action_items": len(stream.action_items), "label_bank_size": len(stream.label_bank)},
         "clips": {"count": len(clips), "frames_per_clip": clips.frames_per_clip, "stride_frames": clips.stride_frames,
                   "sample_period_s": clips.sample_period_s, "query": clips.query,
+                  "skip_unchanged_clips": vars(options.reuse),
+                  "reused": int(np.sum(clips.reused)) if clips.reused is not None else 0,
                   "ground_truth": "segment covering the clip's last frame"},
     }
+
+
+def run_eval(engine, stream: WorldStream, options: EvalOptions | None = None,
+             data_source: dict[str, Any] | None = None, model_dir: str | None = None) -> dict[str, Any]:
+    """All metrics as a JSON-ready dict (NaN -> None); writes the PNGs when options.plots_dir is set."""
+    options = options or EvalOptions()
+    started = time.perf_counter()
+    has_ground_truth = bool(stream.segments)
+    clips = embed_stream(engine, stream, options.query, options.frames_per_clip, options.stride_frames,
+                         options.sample_period_s, batch_size=options.batch_size, progress=options.progress,
+                         reuse=options.reuse)
+    if len(clips) < 2:
+        raise ValueError(f"stream {stream.name!r} gave {len(clips)} clip(s) of {clips.frames_per_clip} frames "
+                         f"(stride {options.stride_frames}); need at least 2: use a longer stream")
+    label_embeddings = engine.encode_texts(list(stream.label_bank)) if stream.label_bank else None
+    segment_of_clip, clip_labels, pure = clip_ground_truth(stream, clips)
+
+    report = report_header(engine, stream, clips, options, data_source, model_dir)
 
     # Every headline key is always present; null means "not computable here" (e.g. a bag without ground truth).
     report.update({key: None for key in HEADLINE_KEYS})

@@ -126,6 +126,7 @@ class MonitorNode(Node):
         self.model_load_failures = 0
         self.detector = self._make_detector()
         self.embeddings_received = 0
+        self.embeddings_reused = 0
         self.decodes = 0
         self.losses = LossCounters(self)
         self.losses.define("embeddings_lost_in_transport", "embeddings that never arrived (gaps in the publisher's "
@@ -235,6 +236,7 @@ class MonitorNode(Node):
     def _on_embedding(self, message: SemanticEmbedding, info: dict) -> None:
         """Executor thread; `info` (rclpy's MessageInfo) names the publisher, whose sequence is checked for gaps."""
         self.embeddings_received += 1
+        self.embeddings_reused += message.reused  # perception's skip_unchanged_clips; a vector like any other
         self.rate.tick()
         publisher = self._publisher_of(info)
         self._note_publisher(publisher)
@@ -372,6 +374,7 @@ class MonitorNode(Node):
             "latency_p50_ms": self.decode_latency.percentile_ms(50),
             "latency_p95_ms": self.decode_latency.percentile_ms(95),
             "embeddings_received": received,
+            "embeddings_reused": self.embeddings_reused,
             "embedding_publisher_changes": self.publisher_changes,
             "last_input_gap_s": self.last_input_gap_s,
             **self.losses.values(),

@@ -12,6 +12,10 @@ Every embedding says how familiar its clip looks to the model (stream/familiarit
 `in_distribution`) and how sure its best label is (`label_confidence`, `label_margin`); the labels of an
 unfamiliar clip are withheld, and /diagnostics is at WARN while most recent clips are unfamiliar.
 
+With `skip_unchanged_clips`, a clip whose frames did not change since the last clip the model ran on
+(stream/clip_reuse.py: a pixel test on the inference worker) is not inferred: that clip's embedding, labels
+and familiarity are republished with the new clip's stamps and `reused: true`, counted as clips_reused.
+
 Nothing is lost silently: frames lost in transport (gaps in the publisher's sequence numbers, else in
 the camera's stamp cadence: nodes/camera_losses.py), clips
 replaced by newer ones, rejected images, frames out of order and clip resets (image size change,
@@ -46,6 +50,7 @@ from vljepa_ros.paths import bank_file, read_text_lines, resolve_model_dir
 from vljepa_ros.runtime.base import InferenceEngine
 from vljepa_ros.stream.clip_assembler import (DEFAULT_SAMPLE_PERIOD_S, DEFAULT_STRIDE_FRAMES, DEFAULT_TIME_JUMP_RESET_S,
                                               Clip, ClipAssembler)
+from vljepa_ros.stream.clip_reuse import ClipReuse, ReuseSettings
 from vljepa_ros.stream.clips import CAPTION_QUERY
 from vljepa_ros.stream.familiarity import FAMILIARITY_FILE, FamiliarityModel, UnfamiliarShare
 from vljepa_ros.stream.keep_latest import KeepLatestWorker
@@ -74,6 +79,15 @@ PARAMETERS = (
                   "(they are withheld by default: the nearest label of an unknown scene means nothing)"),
     ParameterSpec("unfamiliar_window_s", 10.0, "/diagnostics reports the share of unfamiliar clips over this window "
                   "and warns while it is over half", min_value=1.0, max_value=3600.0),
+    ParameterSpec("skip_unchanged_clips", ReuseSettings.enabled, "do not infer a clip whose frames are unchanged "
+                  "from the last inferred clip's: republish its result marked reused (counted as clips_reused); off "
+                  "by default: it moved eval's segmentation metrics on paused streams (README, Doing nothing when "
+                  "nothing changes)"),
+    ParameterSpec("unchanged_threshold", ReuseSettings.threshold, "grey levels (0-255): a clip is unchanged when no "
+                  "cell of its frames' 16x16 grey thumbnails moved by more than this since the last inferred clip; "
+                  "above camera noise (sigma 2 moves a cell < 3)", min_value=0.0, max_value=255.0),
+    ParameterSpec("reuse_max_age_s", ReuseSettings.max_age_s, "infer at least once in this much camera time "
+                  "however still the scene (0: no limit)", min_value=0.0, max_value=3600.0),
     ParameterSpec("expected_rate_hz", 0.0, "the camera's frame rate, if known: frames lost in transport are counted "
                   "against it (0: estimated from the stamps)", min_value=0.0, max_value=10000.0, read_only=True),
     ParameterSpec("autostart", True, "configure and activate on start", read_only=True),
@@ -81,6 +95,8 @@ PARAMETERS = (
 
 
 STATISTICS_WINDOW_S = 10.0  # /diagnostics' latency percentiles are over the clips of this last while
+REUSE_PARAMETERS = {"skip_unchanged_clips": "enabled", "unchanged_threshold": "threshold",
+                    "reuse_max_age_s": "max_age_s"}  # parameter -> ClipReuse attribute, in its argument order
 STOP_TIMEOUT_S = 1.0  # shutdown waits this long for a clip in inference (SIGINT must end the node in < 2 s)
 
 
@@ -143,6 +159,7 @@ class PerceptionNode(LifecycleNode):
                            "time_jump_reset_s sets the threshold")
         self._jump_ns = int(jump_s * 1e9)
         self.unfamiliar = UnfamiliarShare(float(self.get_parameter("unfamiliar_window_s").value))
+        self.reuse = ClipReuse(*(self.get_parameter(name).value for name in REUSE_PARAMETERS))
         self.labels_withheld = 0
         self.diagnostics = Diagnostics(self, self._diagnostic_values, losses=self.losses, warnings=self._warnings)
         self.loader = BackgroundLoader(self, self._on_loaded, self._on_load_failed)
@@ -170,6 +187,8 @@ class PerceptionNode(LifecycleNode):
                 self.get_logger().info(f"query is now {parameter.value!r}")
             elif parameter.name == "unfamiliar_window_s":
                 self.unfamiliar.window_s = float(parameter.value)
+            elif parameter.name in REUSE_PARAMETERS:  # the worker's next clip is checked with it
+                setattr(self.reuse, REUSE_PARAMETERS[parameter.name], parameter.value)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _autostart(self) -> None:
@@ -200,6 +219,7 @@ class PerceptionNode(LifecycleNode):
         with self._lock:
             self.engine, self.label_bank, self.assembler = loaded.engine, loaded.label_bank, loaded.assembler
             self.familiarity = loaded.familiarity
+            self.reuse.reset()  # an embedding of the previous model or calibration is never reused
             self._jump_ns = self.assembler.max_backward_jump_ns  # time_jump_reset_s, applied on configure
             self.camera.set_max_backward_jump_s(self._jump_ns / 1e9)
         self.state_label = "inactive"
@@ -362,12 +382,18 @@ class PerceptionNode(LifecycleNode):
         engine, publisher, query = self.engine, self.publisher, self._query
         if engine is None or publisher is None:
             return
-        started = time.monotonic()
-        embeddings, statistics = engine.encode_clips_with_statistics(pending.clip.frames[None], query)
-        embedding = embeddings[0]
-        self.inference_latency.add(time.monotonic() - started)
-        familiarity = self.familiarity.score(statistics[0]) if self.familiarity is not None else None
+        check = self.reuse.check(pending.clip.frames, pending.clip.last_stamp_ns, (engine.model_id, query))
+        if check.reuse:  # the frames did not change: the last inferred clip's embedding and familiarity
+            embedding, familiarity = check.payload
+        else:
+            started = time.monotonic()
+            embeddings, statistics = engine.encode_clips_with_statistics(pending.clip.frames[None], query)
+            embedding = embeddings[0]
+            self.inference_latency.add(time.monotonic() - started)
+            familiarity = self.familiarity.score(statistics[0]) if self.familiarity is not None else None
+            self.reuse.remember(check, (embedding, familiarity))
         message = SemanticEmbedding()
+        message.reused = check.reuse
         message.header.stamp = ns_to_stamp(pending.clip.last_stamp_ns)
         message.header.frame_id = pending.frame_id
         message.clip_start = ns_to_stamp(pending.clip.first_stamp_ns)
@@ -430,6 +456,9 @@ class PerceptionNode(LifecycleNode):
             "clips_assembled": self.clips_assembled,
             "inference_failures": self.inference_failures,
             "embeddings_published": self.sequence,
+            "skip_unchanged_clips": self.reuse.enabled,
+            "clips_reused": self.reuse.clips_reused,  # not a loss: published, embedding of an unchanged clip
+            "clip_change_grey": self.reuse.last_change,  # the latest clip's change (inf: not compared)
             "familiarity_calibrated": self.familiarity is not None,
             "unfamiliar_share": self.unfamiliar.share(time.monotonic()),
             "clips_unfamiliar": self.unfamiliar.clips_unfamiliar,
