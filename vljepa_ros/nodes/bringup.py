@@ -93,6 +93,7 @@ class NodeSupervisor:
         self.commands = commands
         self.processes: dict[str, subprocess.Popen] = {}
         self.stop_signal: str | None = None
+        self._waiting = False
 
     def start(self) -> None:
         # The nodes share this process group, as under `ros2 launch`: a terminal's Ctrl-C reaches them
@@ -103,7 +104,8 @@ class NodeSupervisor:
     def _on_signal(self, signum: int, frame) -> None:
         if self.stop_signal is None:  # later signals (Ctrl-C's and a forwarded one) are only noted
             self.stop_signal = signal.Signals(signum).name
-            raise _StopRequested
+            if self._waiting:  # out of the wait; once the nodes are being stopped, nothing is interrupted
+                raise _StopRequested
 
     def run(self) -> int:
         """Until a signal or a node's exit; then stop every node. The exit code: 0 after a signal when
@@ -112,6 +114,7 @@ class NodeSupervisor:
         for signum in (signal.SIGINT, signal.SIGTERM):  # installed whatever was inherited (nohup, CI: SIG_IGN)
             signal.signal(signum, self._on_signal)
         ended: str | None = None
+        self._waiting = True
         try:
             self.start()
             print("vljepa-ros bringup: " + ", ".join(f"{name} (pid {process.pid})"
@@ -120,6 +123,8 @@ class NodeSupervisor:
             ended = next(name for name, process in self.processes.items() if process.poll() is not None)
         except _StopRequested:
             pass
+        finally:
+            self._waiting = False
         if ended is not None:
             print(f"vljepa-ros bringup: {ended} exited with code {self.processes[ended].returncode}: "
                   "stopping the other nodes", file=sys.stderr, flush=True)
