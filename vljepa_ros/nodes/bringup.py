@@ -11,11 +11,11 @@ process only supervises them: SIGINT or SIGTERM stops all three cleanly (each ge
 the bring-up with its exit code, and a bring-up that is killed takes its nodes along (they get SIGTERM).
 
 `--single-process` keeps the three nodes in one process, each on its own executor thread (`--executor
-multi`: one multi-threaded executor for all). It shares one Python interpreter, so one GIL, between two
-inference engines, the nodes' callbacks and the frames' deserialisation: on 2 cores it holds a 10 Hz
-compressed camera (the demo bag) but not a raw 640x480 camera at 30 Hz (clips are dropped, frames lost;
-numbers per CPU in benchmarks/README.md). Use it where memory is tighter than CPU: it loads the model
-once per node but imports torch once.
+multi`: one multi-threaded executor for all), sharing one GIL between two inference engines and every
+frame's callbacks. Measured on 2 cores of an Intel Xeon (family 6 model 167) it holds the demo bag and a
+640x480 rgb8 camera at 30 Hz (limit: 100 Hz with torch); before frames were shrunk on arrival it dropped
+clips at 30 Hz on the AMD EPYC machines, where it has not been measured since (benchmarks/README.md, per
+CPU). It uses less memory (one torch import); one process per node is the default, as `ros2 launch` runs it.
 """
 from __future__ import annotations
 
@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC, help="camera topic (Image; /compressed for CompressedImage)")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE)
     parser.add_argument("--single-process", action="store_true",
-                        help="the three nodes in this one process (holds a 10 Hz compressed camera on 2 cores, not "
-                             "640x480 at 30 Hz: see above); default: one process per node, as `ros2 launch`")
+                        help="the three nodes in this one process (less memory, one GIL; its measured limits per CPU "
+                             "are above and in benchmarks/README.md); default: one process per node, as `ros2 launch`")
     parser.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR,
                         help="single: one single-threaded executor thread per node (default); "
                              "multi: one rclpy MultiThreadedExecutor (for all three nodes with --single-process)")
