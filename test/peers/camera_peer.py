@@ -12,12 +12,12 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
+
+from spin_peer import spin_peer
 
 START_NS = 1_000_000_000
 
@@ -74,16 +74,7 @@ class CameraPeer(Node):
 
 def main() -> int:
     frames, rate_hz, width, height = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    rclpy.init(args=sys.argv)
-    node = CameraPeer(frames, rate_hz, width, height)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_peer(lambda: CameraPeer(frames, rate_hz, width, height), sys.argv)
 
 
 if __name__ == "__main__":

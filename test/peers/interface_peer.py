@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
 from builtin_interfaces.msg import Time
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from vljepa_ros.msg import ActionHypotheses, SemanticEmbedding, SemanticEvent
 from vljepa_ros.srv import RankActions
+
+from spin_peer import spin_peer
 
 
 class InterfacePeer(Node):
@@ -77,16 +77,7 @@ class InterfacePeer(Node):
 
 
 def main() -> int:
-    rclpy.init()
-    node = InterfacePeer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_peer(InterfacePeer)
 
 
 if __name__ == "__main__":

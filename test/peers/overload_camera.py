@@ -15,12 +15,12 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
+
+from spin_peer import spin_peer
 
 BASE_NS = 1_000_000_000
 PERIOD_NS = 33_333_333  # the stamps' grid: 30 Hz, whatever the publishing rate
@@ -100,16 +100,7 @@ class OverloadCamera(Node):
 def main() -> int:
     frames, rate_hz, width, height, first = (int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]),
                                              int(sys.argv[4]), int(sys.argv[5]))
-    rclpy.init(args=sys.argv)
-    node = OverloadCamera(frames, rate_hz, width, height, first, sys.argv[6].split(","))
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_peer(lambda: OverloadCamera(frames, rate_hz, width, height, first, sys.argv[6].split(",")), sys.argv)
 
 
 if __name__ == "__main__":

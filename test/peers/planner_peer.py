@@ -4,13 +4,13 @@ the request the way the action-inference node would read it (stamps mode, a 2 s 
 published clip_end) and ranks candidates by reversed alphabetical order."""
 from __future__ import annotations
 
-import rclpy
 from builtin_interfaces.msg import Time
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent
 from vljepa_ros.srv import RankActions
+
+from spin_peer import spin_peer
 
 EVENT_TEXT = "the robot picks up the red cube"
 
@@ -77,16 +77,8 @@ class PlannerPeer(Node):
         return response
 
 
-def main() -> None:
-    rclpy.init()
-    node = PlannerPeer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main() -> int:
+    return spin_peer(PlannerPeer)
 
 
 if __name__ == "__main__":
