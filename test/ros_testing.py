@@ -84,6 +84,29 @@ def wait_for_exit(process: subprocess.Popen, timeout_s: float) -> bool:
         os.close(pidfd)
 
 
+def running_after(pids: list[int], timeout_s: float) -> list[int]:
+    """Wait up to `timeout_s` for processes that need not be this one's children to exit (each pidfd becomes
+    readable when its process exits, as in wait_for_exit); the pids still running then."""
+    pidfds = {}
+    for pid in pids:
+        try:
+            pidfds[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:  # already gone
+            pass
+    deadline = time.monotonic() + timeout_s
+    try:
+        waiting = set(pidfds)
+        while waiting:
+            exited = select.select(list(waiting), [], [], max(0.0, deadline - time.monotonic()))[0]
+            if not exited:
+                break
+            waiting -= set(exited)
+        return [pidfds[pidfd] for pidfd in waiting]
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
+
+
 def kill_process_group(process: subprocess.Popen) -> None:
     """SIGKILL `process` and everything in its process group (it leads one when started with
     start_new_session=True; otherwise only the process itself is killed). Call before reaping it."""

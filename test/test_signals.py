@@ -33,7 +33,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from ros_testing import (LoggedProcess, ignored_signals, kill_process_group, ros_node, ros_process,  # noqa: E402
-                         spin_until, wait_for_exit)
+                         running_after, spin_until, wait_for_exit)
 from vljepa_ros.msg import SemanticEmbedding, SemanticEvent  # noqa: E402
 from vljepa_ros.nodes.common import from_float32_field, ns_to_stamp, stamp_to_ns, to_float32_field  # noqa: E402
 
@@ -328,12 +328,9 @@ def test_a_node_that_dies_ends_the_bringup_and_a_killed_bringup_takes_its_nodes_
         os.kill(nodes["node_dies"]["monitor_node"], signal.SIGKILL)
         os.kill(processes["bringup_killed"].pid, signal.SIGKILL)
         ended = wait_for_exit_spinning(processes["node_dies"], KILL_DEADLINE_S, executor)
-        deadline = time.monotonic() + KILL_DEADLINE_S  # the orphans get SIGTERM: they stop as on a signal
-        while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-                  for pid in nodes["bringup_killed"].values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        orphans = [name for name, pid in nodes["bringup_killed"].items() if Path(f"/proc/{pid}").exists()
-                   and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+        # The orphans get SIGTERM (PDEATHSIG): they stop as on a signal.
+        still_running = running_after(list(nodes["bringup_killed"].values()), KILL_DEADLINE_S)
+        orphans = [name for name, pid in nodes["bringup_killed"].items() if pid in still_running]
         dying_output = processes["node_dies"].output()
     assert set(nodes["node_dies"]) == set(BRINGUP_READY) == set(nodes["bringup_killed"])
     assert ended and processes["node_dies"].returncode == 128 + signal.SIGKILL, dying_output
