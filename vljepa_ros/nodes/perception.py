@@ -139,8 +139,8 @@ class PerceptionNode(LifecycleNode):
         self.rate = RateMeter()
         # Over the last STATISTICS_WINDOW_S: `vljepa-ros bench --pipeline` reads them after each stream.
         self.latency = LatencyStats(max_age_s=STATISTICS_WINDOW_S)  # last frame received -> embedding published
-        self.inference_latency = LatencyStats(max_age_s=STATISTICS_WINDOW_S)  # the engine call alone: latency minus
-        # it is the node's own cost
+        # The engine call alone: latency minus it is the node's own cost.
+        self.inference_latency = LatencyStats(max_age_s=STATISTICS_WINDOW_S)
         self.losses = LossCounters(self)
         jump_s = float(self.get_parameter("time_jump_reset_s").value)
         self.camera = CameraLosses(self, self.losses, float(self.get_parameter("expected_rate_hz").value), jump_s)
