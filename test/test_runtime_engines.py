@@ -216,7 +216,10 @@ def test_the_nodes_engines_are_warmed_up_before_they_see_a_camera(tiny_model_dir
 
     monkeypatch.setattr(TorchEngine, "_run_clips", counting_clips)
     monkeypatch.setattr(TorchEngine, "_run_texts", counting_texts)
-    engine = create_engine_from({"model_dir": str(tiny_model_dir), "backend": "torch", "device": "cpu"})
+    values = {"model_dir": str(tiny_model_dir), "backend": "torch", "device": "cpu"}
+    engine = create_engine_from(values)
+    assert calls == {"clips": WARM_UP_CALLS, "texts": 1}
+    create_engine_from(values, warm_up=False)  # the monitor's: it never encodes a clip
     assert calls == {"clips": WARM_UP_CALLS, "texts": 1}
     frames = np.random.default_rng(0).integers(0, 256, (engine.frames_per_clip, 48, 64, 3), dtype=np.uint8)
     assert np.array_equal(engine.encode_clip(frames, QUERIES[0]),

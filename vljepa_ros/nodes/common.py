@@ -200,8 +200,9 @@ class BackgroundLoader:
             self._closed = True
 
 
-def create_engine_from(values: dict[str, Any]):
-    """Build the inference engine the model parameters describe (raises VLJepaError/FileNotFoundError)."""
+def create_engine_from(values: dict[str, Any], warm_up: bool = True):
+    """Build the inference engine the model parameters describe (raises VLJepaError/FileNotFoundError),
+    warmed up unless `warm_up` is False (a node that never encodes clips: the monitor)."""
     from vljepa_ros.paths import resolve_model_dir
     from vljepa_ros.runtime import create_engine
     from vljepa_ros.runtime.cache_dir_rules import resolve_cache_dir
@@ -210,7 +211,8 @@ def create_engine_from(values: dict[str, Any]):
                            device=values["device"], precision=values.get("precision", "fp32"),
                            cache_dir=resolve_cache_dir(cache_dir) if cache_dir else None,
                            threads=values.get("inference_threads") or None)
-    engine.warm_up()  # on the loading thread: the camera's first clips are not the slow ones
+    if warm_up:
+        engine.warm_up()  # on the loading thread: the camera's first clips are not the slow ones
     return engine
 
 

@@ -206,7 +206,7 @@ class MonitorNode(Node):
     def _load(values: dict) -> tuple:
         """Runs on the loader thread."""
         from vljepa_ros.paths import resolve_model_dir
-        engine = create_engine_from(values)
+        engine = create_engine_from(values, warm_up=False)  # it encodes texts only, its bank while loading
         model_dir = resolve_model_dir(values["model_dir"])
         if values["decoder"] == "generative":
             return engine, GenerativeTextDecoder(model_dir, engine.encode_texts), values["decoder"]
