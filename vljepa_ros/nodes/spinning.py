@@ -130,6 +130,7 @@ def spin_nodes(nodes: Sequence[Node], executor: str = DEFAULT_EXECUTOR) -> None:
     messages to be acknowledged (wait_for_delivery), destroy the nodes, shut rclpy down. Re-raises an exception that ended a spin, after the clean-up."""
     executors = make_executors(nodes, executor)
     spin_ended = threading.Event()
+    stopping = threading.Event()
     errors: list[BaseException] = []
 
     def spin(executor_: Executor) -> None:
@@ -138,7 +139,10 @@ def spin_nodes(nodes: Sequence[Node], executor: str = DEFAULT_EXECUTOR) -> None:
         except ExternalShutdownException:
             pass
         except BaseException as error:  # re-raised in the main thread, after the clean-up
-            errors.append(error)
+            # ... unless the shutdown had begun: a callback still in flight when the executor is shut down can
+            # meet a handle destroyed under it (rclpy InvalidHandle, seen on a bring-up node after SIGINT).
+            if not stopping.is_set():
+                errors.append(error)
         finally:
             spin_ended.set()
 
@@ -151,6 +155,7 @@ def spin_nodes(nodes: Sequence[Node], executor: str = DEFAULT_EXECUTOR) -> None:
     except StopRequested:
         pass
     finally:
+        stopping.set()
         shutdown_nodes(nodes, executors, threads)
     if errors:
         raise errors[0]
